@@ -1,0 +1,138 @@
+"""Zarr stores with provenance, written so that an interrupted write never looks finished.
+
+Every store carries in its attributes:
+- `params`: the canonical JSON of the parameters that made it (exactly what the rule passed);
+- `provenance`: package versions, the code version (a hash of this package's source files, plus the
+  git commit when run from a checkout), host and time;
+- `format_version`: bumped when the layout changes, so a store from an incompatible version is refused;
+- `complete`: written last, after every array; a store without it is an interrupted write.
+
+Stores are written to a temporary sibling folder and renamed into place, so a crash (or a full disk)
+leaves at worst a `.tmp-*` folder, never a store at the final path.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import warnings
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+import xarray as xr
+import zarr
+
+FORMAT_VERSION = 1
+PACKAGES = ("sparsefeatures", "torch", "numpy", "xarray", "zarr", "scikit-learn", "snakemake")
+
+
+class StoreError(RuntimeError):
+    """A store that is missing, incomplete, corrupted or from an incompatible version."""
+
+
+def canonical_json(obj) -> str:
+    """Sorted, compact JSON: equal parameters give equal strings (Snakemake's params trigger)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+@cache
+def code_version() -> str:
+    """Short hash of the package's source files: changes exactly when the numerical code does."""
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@cache
+def git_commit() -> str:
+    """The checkout's commit (with '-dirty' for local edits), or '' outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip()
+
+
+def provenance() -> dict:
+    """Versions and origin recorded in every store."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "packages": versions,
+        "python": platform.python_version(),
+        "code_version": code_version(),
+        "git_commit": git_commit(),
+        "host": platform.node(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write(ds: xr.Dataset, path: str | os.PathLike, params: dict) -> None:
+    """Write ds to the Zarr store at path with params and provenance, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds = ds.copy()
+    ds.attrs.update(
+        params=canonical_json(params),
+        provenance=canonical_json(provenance()),
+        format_version=FORMAT_VERSION,
+    )
+    try:
+        ds.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
+        group = zarr.open_group(tmp, mode="r+", zarr_format=3)
+        group.attrs["complete"] = True  # last: only now is the store usable
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read(path: str | os.PathLike) -> xr.Dataset:
+    """Open a finished store (loaded in memory), or raise StoreError saying what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path}: no such store")
+    try:
+        with warnings.catch_warnings():
+            # Snakemake marks directory outputs with a `.snakemake_timestamp` file, which zarr
+            # reports as an unknown object: harmless.
+            warnings.filterwarnings("ignore", message=".*snakemake_timestamp")
+            ds = xr.open_zarr(path, consolidated=False, zarr_format=3).load()
+    except Exception as err:  # zarr raises many kinds on damaged stores
+        raise StoreError(f"{path}: unreadable store ({type(err).__name__}: {err})") from err
+    if ds.attrs.get("format_version") != FORMAT_VERSION:
+        raise StoreError(
+            f"{path}: store format {ds.attrs.get('format_version')!r}, this code reads "
+            f"{FORMAT_VERSION}; recompute it (delete the store and rerun)"
+        )
+    if ds.attrs.get("complete") is not True:
+        raise StoreError(f"{path}: incomplete store (its write was interrupted); delete and rerun")
+    return ds
+
+
+def params_of(ds: xr.Dataset) -> dict:
+    """The parameters a store was made with."""
+    return json.loads(ds.attrs["params"])

@@ -1,0 +1,61 @@
+"""Shared fixtures: running the real workflow on tiny configs in temporary folders."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+def snakemake(
+    workdir: Path, config: dict, *args: str, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in `workdir` on `config` (written to workdir/config.yaml)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    configfile = workdir / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "2",
+        *args,
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, env=os.environ | {"PYTHONWARNINGS": "ignore"}
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def tiny_sphere_config(**overrides) -> dict:
+    """A sphere section that runs in seconds: d = 2, two n, two seeds, constant target, NTK."""
+    sphere = {
+        "dims": [2],
+        "n_train": [8, 16],
+        "n_test": 64,
+        "seeds": [0, 1],
+        "targets": {"constant": {"kind": "constant"}},
+        "regimes": {"ntk": {"kind": "kernel", "kernel": "ntk"}},
+        "fit": {"points": 2, "bootstrap": 20},
+    }
+    sphere.update(overrides)
+    return {"sphere": sphere}
+
+
+@pytest.fixture
+def run_snakemake():
+    return snakemake
