@@ -8,21 +8,27 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .slurm_cluster import slurm_cluster  # noqa: F401  (session fixture: the local SLURM cluster)
+
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
 def snakemake(
-    workdir: Path, config: dict, *args: str, check: bool = True
+    workdir: Path,
+    config: dict,
+    *args: str,
+    snakefile: Path = REPO / "Snakefile",
+    check: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile in `workdir` on `config` (written to workdir/config.yaml)."""
+    """Run `snakefile` (the repository's) in `workdir` on `config` (written to workdir/config.yaml)."""
     workdir.mkdir(parents=True, exist_ok=True)
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     cmd = [
         str(SNAKEMAKE),
         "--snakefile",
-        str(REPO / "Snakefile"),
+        str(snakefile),
         "--directory",
         str(workdir),
         "--configfile",

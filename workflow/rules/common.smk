@@ -1,7 +1,9 @@
 # Config validation, and the target lists and parameters every rule draws from.
+import hashlib
 import json
 import os
 import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -18,6 +20,32 @@ SPHERE = config["sphere"]
 def canonical(obj):
     """Sorted JSON: the params string changes exactly when a parameter does (params trigger)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+PACKAGE = Path(workflow.basedir) / "sparsefeatures"
+
+
+def code_version(*modules):
+    """Hash of the package modules that hold a step's numerics.
+
+    Snakemake does not track imported code; putting this in a rule's params makes an edit of, say,
+    kernels.py rerun the kernel runs and nothing else. I/O modules (cli.py, store.py) are left out:
+    the stores' format_version guards their layout.
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update((PACKAGE / module).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# Which modules each kind of step computes with.
+CODE = {
+    "dataset": code_version("sphere.py"),
+    "kernel": code_version("kernels.py", "runs.py"),
+    "aggregate": code_version("steps.py"),
+    "exponents": code_version("steps.py", "exponents.py"),
+    "plot": code_version("plots.py"),
+}
 
 
 def sphere_run_paths():
@@ -49,19 +77,22 @@ def dataset_params(w, split="train"):
             "seed": int(w.seed),
             "split": split,
             "n": n,
+            "code": CODE["dataset"],
         }
     )
 
 
 def run_params(w):
+    spec = SPHERE["regimes"][w.regime]
     return canonical(
         {
             "target": w.target,
             "d": int(w.d),
             "regime": w.regime,
-            "regime_spec": SPHERE["regimes"][w.regime],
+            "regime_spec": spec,
             "n": int(w.n),
             "seed": int(w.seed),
+            "code": CODE[spec["kind"]],
         }
     )
 
@@ -74,14 +105,19 @@ def aggregate_params():
         "n": SPHERE["n_train"],
         "seed": SPHERE["seeds"],
     }
-    return canonical({"grid": grid})
+    return canonical({"grid": grid, "code": CODE["aggregate"]})
 
 
 def exponents_params():
     return canonical(
-        {"targets": SPHERE["targets"], "regimes": SPHERE["regimes"], "fit": SPHERE["fit"]}
+        {
+            "targets": SPHERE["targets"],
+            "regimes": SPHERE["regimes"],
+            "fit": SPHERE["fit"],
+            "code": CODE["exponents"],
+        }
     )
 
 
 def plot_params(w):
-    return canonical({"target": w.target, "d": int(w.d), "fit": SPHERE["fit"]})
+    return canonical({"target": w.target, "d": int(w.d), "fit": SPHERE["fit"], "code": CODE["plot"]})

@@ -1,0 +1,177 @@
+"""After a full run, each config or code edit makes Snakemake plan exactly the jobs it must.
+
+One tiny pipeline is run once (on a copy of the workflow and package, so that code edits can be
+simulated); each test edits the config or the copied code and asserts the exact set of outputs the
+dry run plans.
+"""
+
+import copy
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, snakemake, tiny_sphere_config
+
+pytestmark = pytest.mark.slow
+
+BASE = tiny_sphere_config(
+    targets={"constant": {"kind": "constant"}},
+    regimes={
+        "ntk": {"kind": "kernel", "kernel": "ntk"},
+        "rfk": {"kind": "kernel", "kernel": "rfk"},
+    },
+)
+DOWNSTREAM = {
+    "results/sphere/errors.zarr",
+    "results/sphere/exponents.csv",
+    "results/sphere/plots/constant_d2.png",
+    "results/sphere/plots/constant_d2.pdf",
+}
+PLOTS_AND_EXPONENTS = DOWNSTREAM - {"results/sphere/errors.zarr"}
+
+
+def runs(regimes=("ntk", "rfk"), ns=(8, 16), seeds=(0, 1), target="constant", d=2):
+    return {
+        f"results/sphere/runs/{target}/d{d}/{r}/n{n}/seed{s}.zarr"
+        for r in regimes
+        for n in ns
+        for s in seeds
+    }
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A copy of the workflow and package, and a finished run of BASE in its `work` folder."""
+    root = tmp_path_factory.mktemp("incremental")
+    repo = root / "repo"
+    repo.mkdir()
+    shutil.copy(REPO / "Snakefile", repo)
+    shutil.copytree(REPO / "workflow", repo / "workflow")
+    shutil.copytree(REPO / "envs", repo / "envs")
+    shutil.copytree(
+        REPO / "sparsefeatures",
+        repo / "sparsefeatures",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    snakemake(root / "work", BASE, snakefile=repo / "Snakefile")
+    return root
+
+
+def planned(workspace: Path, config: dict) -> set[str]:
+    """Outputs of the jobs a dry run plans on `config`."""
+    result = snakemake(
+        workspace / "work", config, "--dry-run", "--snakefile", str(workspace / "repo/Snakefile")
+    )
+    outputs = set()
+    for line in result.stdout.splitlines():
+        match = re.match(r"\s+output: (.*)", line)
+        if match:
+            outputs.update(match.group(1).split(", "))
+    return outputs
+
+
+def edited(**changes) -> dict:
+    config = copy.deepcopy(BASE)
+    config["sphere"].update(changes)
+    return config
+
+
+def test_nothing_to_do_after_a_full_run(workspace):
+    assert planned(workspace, BASE) == set()
+
+
+def test_adding_a_seed_runs_only_the_new_runs(workspace):
+    expected = (
+        runs(seeds=[2])
+        | DOWNSTREAM
+        | {
+            "results/sphere/data/constant/d2/seed2/test.zarr",
+            "results/sphere/data/constant/d2/seed2/train_n8.zarr",
+            "results/sphere/data/constant/d2/seed2/train_n16.zarr",
+        }
+    )
+    assert planned(workspace, edited(seeds=[0, 1, 2])) == expected
+
+
+def test_adding_an_n_runs_only_the_new_runs(workspace):
+    expected = (
+        runs(ns=[32])
+        | DOWNSTREAM
+        | {
+            "results/sphere/data/constant/d2/seed0/train_n32.zarr",
+            "results/sphere/data/constant/d2/seed1/train_n32.zarr",
+        }
+    )
+    assert planned(workspace, edited(n_train=[8, 16, 32])) == expected
+
+
+def test_adding_a_dimension_runs_only_the_new_runs(workspace):
+    data = {
+        f"results/sphere/data/constant/d3/seed{s}/{f}.zarr"
+        for s in (0, 1)
+        for f in ("test", "train_n8", "train_n16")
+    }
+    expected = (
+        runs(d=3)
+        | DOWNSTREAM
+        | data
+        | {
+            "results/sphere/plots/constant_d3.png",
+            "results/sphere/plots/constant_d3.pdf",
+        }
+    )
+    assert planned(workspace, edited(dims=[2, 3])) == expected
+
+
+def test_adding_a_target_runs_only_the_new_runs(workspace):
+    targets = BASE["sphere"]["targets"] | {"rough": {"kind": "teacher", "width": 100}}
+    data = {
+        f"results/sphere/data/rough/d2/seed{s}/{f}.zarr"
+        for s in (0, 1)
+        for f in ("test", "train_n8", "train_n16")
+    }
+    expected = (
+        runs(target="rough")
+        | DOWNSTREAM
+        | data
+        | {
+            "results/sphere/plots/rough_d2.png",
+            "results/sphere/plots/rough_d2.pdf",
+        }
+    )
+    assert planned(workspace, edited(targets=targets)) == expected
+
+
+def test_changing_a_ridge_reruns_only_that_kernel(workspace):
+    regimes = copy.deepcopy(BASE["sphere"]["regimes"])
+    regimes["rfk"]["ridge"] = 1e-3
+    assert planned(workspace, edited(regimes=regimes)) == runs(regimes=["rfk"]) | DOWNSTREAM
+
+
+def test_changing_a_fit_option_reruns_only_exponents_and_plots(workspace):
+    assert planned(workspace, edited(fit={"points": 2, "bootstrap": 50})) == PLOTS_AND_EXPONENTS
+
+
+def test_editing_kernel_code_reruns_only_kernel_runs(workspace):
+    module = workspace / "repo/sparsefeatures/kernels.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        assert planned(workspace, BASE) == runs() | DOWNSTREAM
+    finally:
+        module.write_text(original)
+
+
+def test_editing_plot_code_reruns_only_plots(workspace):
+    module = workspace / "repo/sparsefeatures/plots.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        assert planned(workspace, BASE) == {
+            "results/sphere/plots/constant_d2.png",
+            "results/sphere/plots/constant_d2.pdf",
+        }
+    finally:
+        module.write_text(original)
