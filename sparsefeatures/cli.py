@@ -11,6 +11,7 @@ import csv
 import json
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,21 @@ def _run(args) -> None:
     regime = p["regime_spec"]
     if regime["kind"] == "kernel":
         ds = runs.kernel_run(regime, train, test, args.threads)
+    elif regime["kind"] == "network":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        ds = runs.network_run(
+            {k: v for k, v in regime.items() if k != "kind"},
+            p["measures"],
+            train,
+            test,
+            p["seed"],
+            device=os.environ.get("SPARSEFEATURES_DEVICE", "auto"),
+            checkpoint_dir=args.checkpoint_dir,
+            checkpoint_every_s=float(os.environ.get("SPARSEFEATURES_CHECKPOINT_SECONDS", 300)),
+            log=log.info,
+        )
     else:
         raise ValueError(f"run {args.out}: unknown regime kind {regime['kind']!r}")
     store.write(ds, args.out, p)
@@ -51,40 +67,53 @@ def _aggregate(args) -> None:
     log.info("wrote %s from %d runs", args.out, len(args.runs))
 
 
-def _exponents(args) -> None:
-    p = args.params
-    rows = steps.exponents_table(store.read(args.errors), p["targets"], p["regimes"], p["fit"])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+def write_csv(rows: list[dict], path: str | Path) -> None:
+    """Rows as CSV, floats with 4 decimals (NaN as 'nan')."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["target", "d", "regime"])
         writer.writeheader()
         for row in rows:
-            writer.writerow(
-                {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
-            )
-    log.info("wrote %s (%d fits)", out, len(rows))
+            writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
 
 
-def read_exponents(path: str | Path) -> list[dict]:
-    """Rows of exponents.csv with numbers parsed (empty or 'nan' fields become NaN)."""
+def read_csv(path: str | Path) -> list[dict]:
+    """Rows of a CSV written by write_csv, with `d` as int and the other numbers as floats."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
-        row["d"] = int(row["d"])
-        for key in ("beta", "beta_low", "beta_high", "beta_theory"):
-            row[key] = float(row[key]) if row[key] else math.nan
+        for key, value in row.items():
+            if key == "d":
+                row[key] = int(value)
+            elif key not in ("target", "regime"):
+                row[key] = float(value) if value else math.nan
     return rows
+
+
+def _exponents(args) -> None:
+    p = args.params
+    rows = steps.exponents_table(store.read(args.errors), p["targets"], p["regimes"], p["fit"])
+    write_csv(rows, args.out)
+    log.info("wrote %s (%d fits)", args.out, len(rows))
+
+
+def _atoms(args) -> None:
+    p = args.params
+    rows = steps.atoms_table(store.read(args.errors), p["regimes"], p["fit"])
+    write_csv(rows, args.out)
+    log.info("wrote %s (%d fits)", args.out, len(rows))
 
 
 def _plot(args) -> None:
     from . import plots  # matplotlib: imported only to plot
 
     p = args.params
-    errors = store.read(args.errors)
-    rows = read_exponents(args.exponents)
+    figure = {"learning_curves": plots.learning_curves, "atoms": plots.atoms}[p["figure"]]
     paths = [Path(path) for path in args.out]
-    plots.learning_curves(errors, rows, p["target"], p["d"], p["fit"]["points"], paths)
+    figure(
+        store.read(args.errors), read_csv(args.fits), p["target"], p["d"], p["fit"]["points"], paths
+    )
     log.info("wrote %s", ", ".join(map(str, paths)))
 
 
@@ -106,15 +135,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True)
     p.add_argument("--test", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint-dir", help="network runs: where to checkpoint and resume from")
     p = step("aggregate", _aggregate, "combine run stores into errors.zarr")
     p.add_argument("--runs", nargs="*", default=[])
     p.add_argument("--out", required=True)
     p = step("exponents", _exponents, "fit learning-curve exponents")
     p.add_argument("--errors", required=True)
     p.add_argument("--out", required=True)
-    p = step("plot", _plot, "plot the learning curves of one (target, d)")
+    p = step("atoms", _atoms, "fit the growth of the number of atoms with n")
     p.add_argument("--errors", required=True)
-    p.add_argument("--exponents", required=True)
+    p.add_argument("--out", required=True)
+    p = step("plot", _plot, "plot one figure of one (target, d)")
+    p.add_argument("--errors", required=True)
+    p.add_argument("--fits", required=True, help="exponents.csv or atoms.csv")
     p.add_argument("--out", nargs="+", required=True)
     return main
 
@@ -133,7 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args.func(args)
     except Exception:
-        log.exception("step %s failed with params %s", args.step, store.canonical_json(args.params))
+        log.exception(
+            "step %s failed (output %s) with params %s",
+            args.step,
+            getattr(args, "out", "-"),
+            store.canonical_json(args.params),
+        )
         raise SystemExit(1) from None
 
 

@@ -1,4 +1,4 @@
-"""Figures for a reader: learning curves with fitted and theoretical exponents, log-log axes."""
+"""Figures for a reader: power laws in n on log-log axes, with fitted and theoretical slopes."""
 
 from __future__ import annotations
 
@@ -23,68 +23,93 @@ def _mean_and_sem(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, sem
 
 
-def _interval(row: dict) -> str:
-    if not math.isfinite(row["beta"]):
-        return "beta: no fit"
-    return f"beta = {row['beta']:.2f} [{row['beta_low']:.2f}, {row['beta_high']:.2f}]"
-
-
-def learning_curves(
-    errors: xr.Dataset,
-    rows: list[dict],
-    target: str,
-    d: int,
+def power_law_figure(
+    curves: xr.DataArray,
+    fits: dict[str, dict],
     fit_points: int,
+    ylabel: str,
+    title: str,
     paths: list[Path],
-    variable: str = "test_mse",
 ) -> None:
-    """Test error vs n for every regime of one (target, d), saved to each of `paths`.
+    """Curves (regime, n, seed) against n, one colour per regime, saved to each of `paths`.
 
-    Mean over seeds with standard-error bars; solid line: the fit on the `fit_points` largest n;
-    dashed line: the theory's slope over the same range, through the fitted line at the largest n.
+    Mean over seeds with standard-error bars. `fits[regime]` holds `slope`, `low`, `high` (the
+    fitted log-log slope on the `fit_points` largest n and its interval; solid line over that range)
+    and optionally `theory` (the theory's slope; dashed, through the fitted line at the largest n).
+    Regimes absent from `fits` are drawn without lines.
     """
     fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
-    curves = errors[variable].sel(target=target, d=d)  # (regime, n, seed)
     n = curves["n"].values.astype(float)
     for i, regime in enumerate(curves["regime"].values):
         color = f"C{i}"
         mean, sem = _mean_and_sem(curves.sel(regime=regime).transpose("n", "seed").values)
-        row = next(
-            r for r in rows if r["target"] == target and r["d"] == d and r["regime"] == regime
-        )
-        ax.errorbar(
-            n,
-            mean,
-            yerr=sem,
-            fmt="o",
-            color=color,
-            ms=4,
-            capsize=2,
-            label=f"{regime}: {_interval(row)}",
-        )
         ok = np.isfinite(mean) & (mean > 0)
-        if math.isfinite(row["beta"]) and ok.sum() >= 2:
+        if not ok.any():
+            continue
+        fit = fits.get(str(regime), {})
+        slope = fit.get("slope", math.nan)
+        label = str(regime)
+        if math.isfinite(slope):
+            label += f": slope {slope:.2f} [{fit['low']:.2f}, {fit['high']:.2f}]"
+        ax.errorbar(
+            n[ok], mean[ok], yerr=sem[ok], fmt="o", color=color, ms=4, capsize=2, label=label
+        )
+        if math.isfinite(slope) and ok.sum() >= 2:
             n_fit = n[ok][-fit_points:]
-            log_intercept = np.mean(np.log(mean[ok][-fit_points:]) + row["beta"] * np.log(n_fit))
-            ax.plot(n_fit, np.exp(log_intercept) * n_fit ** -row["beta"], "-", color=color, lw=1)
-            if math.isfinite(row["beta_theory"]):
-                anchor = np.exp(log_intercept) * n_fit[-1] ** -row["beta"]
+            log_intercept = np.mean(np.log(mean[ok][-fit_points:]) - slope * np.log(n_fit))
+            ax.plot(n_fit, np.exp(log_intercept) * n_fit**slope, "-", color=color, lw=1)
+            theory = fit.get("theory", math.nan)
+            if math.isfinite(theory):
+                anchor = np.exp(log_intercept) * n_fit[-1] ** slope
                 ax.plot(
                     n_fit,
-                    anchor * (n_fit / n_fit[-1]) ** -row["beta_theory"],
+                    anchor * (n_fit / n_fit[-1]) ** theory,
                     "--",
                     color=color,
                     lw=1,
                     alpha=0.7,
-                    label=f"{regime} theory: beta = {row['beta_theory']:.2f}",
+                    label=f"{regime} theory: slope {theory:.2f}",
                 )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training-set size n")
-    ax.set_ylabel("test mean squared error")
-    ax.set_title(f"target {target}, d = {d}")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=7)
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def learning_curves(
+    errors: xr.Dataset, rows: list[dict], target: str, d: int, fit_points: int, paths: list[Path]
+) -> None:
+    """Test error vs n for every regime of one (target, d); rows from exponents.csv (beta = -slope)."""
+    fits = {
+        r["regime"]: {
+            "slope": -r["beta"],
+            "low": -r["beta_high"],
+            "high": -r["beta_low"],
+            "theory": -r["beta_theory"],
+        }
+        for r in rows
+        if r["target"] == target and r["d"] == d
+    }
+    curves = errors["test_mse"].sel(target=target, d=d)
+    title = f"target {target}, d = {d}: test error (slope = -beta)"
+    power_law_figure(curves, fits, fit_points, "test mean squared error", title, paths)
+
+
+def atoms(
+    errors: xr.Dataset, rows: list[dict], target: str, d: int, fit_points: int, paths: list[Path]
+) -> None:
+    """Number of atoms vs n for the network regimes of one (target, d); rows from atoms.csv."""
+    fits = {
+        r["regime"]: {"slope": r["slope"], "low": r["slope_low"], "high": r["slope_high"]}
+        for r in rows
+        if r["target"] == target and r["d"] == d
+    }
+    curves = errors["n_atoms"].sel(target=target, d=d, regime=list(fits))
+    title = f"target {target}, d = {d}: atoms of the network regimes"
+    power_law_figure(curves, fits, fit_points, "number of atoms", title, paths)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from . import kernels
+from . import kernels, store
 from .steps import scalars
 
 
@@ -28,3 +30,83 @@ def kernel_run(regime: dict, train: xr.Dataset, test: xr.Dataset, threads: int =
         gram_jitter=model.jitter,
         wall_time=wall,
     )
+
+
+def network_run(
+    regime: dict,
+    measures_spec: dict,
+    train: xr.Dataset,
+    test: xr.Dataset,
+    seed: int,
+    *,
+    device: str = "auto",
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every_s: float = 300.0,
+    log=None,
+) -> xr.Dataset:
+    """Train the network of a `kind: network` regime, then score and measure it.
+
+    Checkpoints go to `checkpoint_dir`/<hash of the regime and seed>.pt, so that a checkpoint
+    left by a run with other parameters is never resumed; it is removed once the run is done.
+    """
+    import torch  # only network runs need it: kernel runs start faster without
+
+    from . import measures, network
+
+    spec = network.spec_from_config(regime | {"device": device})
+    x = torch.from_numpy(train["x"].values)
+    y = torch.from_numpy(train["y"].values)
+    x_test = torch.from_numpy(test["x"].values)
+    y_test = test["y"].values
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        key = hashlib.sha256(store.canonical_json([regime, seed]).encode()).hexdigest()[:16]
+        checkpoint = checkpoint_dir / f"{key}.pt"
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        for stale in checkpoint_dir.glob("*.pt"):
+            if stale != checkpoint:
+                stale.unlink()
+    result = network.train(
+        x, y, spec, seed, checkpoint_path=checkpoint, checkpoint_every_s=checkpoint_every_s, log=log
+    )
+    pred_test = result.predict(x_test).numpy()
+    masses = measures.neuron_masses(result.theta, result.w)
+    generator = torch.Generator().manual_seed(seed)
+    ds = scalars(
+        test_mse=_mse(pred_test, y_test),
+        train_mse=_mse(result.predict(x).numpy(), y.numpy()),
+        wall_time=result.wall_time,
+        n_atoms=measures.n_atoms(result.theta, result.w, x, measures_spec["atom_threshold"]),
+        participation_ratio=measures.participation_ratio(masses),
+        theta_displacement=measures.theta_displacement(result.theta0, result.theta),
+        rotation_stability=measures.rotation_stability(
+            result.predict, x_test, measures_spec["rotation_angle"], generator
+        ),
+        converged=float(result.converged),
+        steps=float(result.n_steps),
+        final_loss=result.final_loss,
+    )
+    ds["loss"] = (
+        "log_step",
+        result.loss,
+        {"description": "training objective", "units": "target units squared"},
+    )
+    ds["mse"] = ("log_step", result.mse, {"description": "data term (1/2n) sum (F - y)^2"})
+    ds = ds.assign_coords(log_step=("log_step", result.steps, {"description": "gradient step"}))
+    ds["theta"] = (
+        ("neuron", "dim"),
+        result.theta.numpy(),
+        {"description": "final first-layer weights"},
+    )
+    ds["w"] = (("neuron",), result.w.numpy(), {"description": "final second-layer weights"})
+    ds["theta0"] = (("neuron", "dim"), result.theta0.numpy(), {"description": "initial theta"})
+    ds["w0"] = (("neuron",), result.w0.numpy(), {"description": "initial w"})
+    ds.attrs.update(
+        stop_reason=result.stop_reason,
+        device=str(spec.torch_device()),
+        resumed_from=-1 if result.resumed_from is None else result.resumed_from,
+    )
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return ds

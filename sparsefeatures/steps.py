@@ -24,6 +24,32 @@ RUN_VARIABLES = {
         "1",
     ),
     "wall_time": ("wall-clock time of the fit", "s"),
+    # Networks only (NaN for kernel regimes).
+    "n_atoms": (
+        "number of atoms: distinct training-set activation patterns among the neurons of "
+        "non-negligible mass (measures.n_atoms)",
+        "1",
+    ),
+    "participation_ratio": (
+        "effective number of neurons, (sum m_h)^2 / sum m_h^2 of the masses m_h = |w_h| |theta_h|",
+        "1",
+    ),
+    "theta_displacement": (
+        "mean relative distance of the first-layer weights from their "
+        "initialisation, |theta_h - theta0_h| / |theta0_h|",
+        "1",
+    ),
+    "rotation_stability": (
+        "mean squared change of the predictor when test points are rotated by "
+        "the configured angle, over twice its variance",
+        "1",
+    ),
+    "converged": ("1 if training met its convergence criterion, 0 if it hit the step cap", "1"),
+    "steps": ("gradient steps taken", "1"),
+    "final_loss": (
+        "training objective at the end (alpha-trick: times alpha^2)",
+        "target units squared",
+    ),
 }
 
 
@@ -83,23 +109,28 @@ def aggregate(
     return out
 
 
+def _fit(curve: xr.DataArray, fit: dict) -> tuple[float, float, float]:
+    """(beta, low, high) of curve (n, seed) ~ n^-beta, with the config's fit options."""
+    return exponents.fit_exponent(
+        curve["n"].values,
+        curve.transpose("n", "seed").values,
+        points=fit["points"],
+        bootstrap=fit["bootstrap"],
+        confidence=fit["confidence"],
+        rng=np.random.default_rng(fit["seed"]),
+    )
+
+
 def exponents_table(errors: xr.Dataset, targets: dict, regimes: dict, fit: dict) -> list[dict]:
-    """One row per (target, d, regime): fitted beta with its interval, and the theory."""
+    """One row per (target, d, regime): fitted beta of test_mse with its interval, and the theory."""
     rows = []
     for target in errors["target"].values:
         nu_t = sphere.smoothness(targets[str(target)])
         for d in errors["d"].values:
             for regime in errors["regime"].values:
-                spec = regimes[str(regime)]
                 curve = errors["test_mse"].sel(target=target, d=d, regime=regime)  # (n, seed)
-                beta, low, high = exponents.fit_exponent(
-                    curve["n"].values,
-                    curve.transpose("n", "seed").values,
-                    points=fit["points"],
-                    bootstrap=fit["bootstrap"],
-                    confidence=fit["confidence"],
-                    rng=np.random.default_rng(fit["seed"]),
-                )
+                beta, low, high = _fit(curve, fit)
+                kernel = theory_kernel(regimes[str(regime)])
                 rows.append(
                     {
                         "target": str(target),
@@ -108,14 +139,32 @@ def exponents_table(errors: xr.Dataset, targets: dict, regimes: dict, fit: dict)
                         "beta": beta,
                         "beta_low": low,
                         "beta_high": high,
-                        "beta_theory": exponents.theory_beta(theory_kernel(spec), int(d), nu_t),
+                        "beta_theory": exponents.theory_beta(kernel, int(d), nu_t),
                     }
                 )
     return rows
 
 
+def atoms_table(errors: xr.Dataset, regimes: dict, fit: dict) -> list[dict]:
+    """One row per (target, d, network regime): log-log slope of n_atoms vs n with its interval."""
+    rows = []
+    networks = [r for r in errors["regime"].values if regimes[str(r)]["kind"] == "network"]
+    for target in errors["target"].values:
+        for d in errors["d"].values:
+            for regime in networks:
+                curve = errors["n_atoms"].sel(target=target, d=d, regime=regime)  # (n, seed)
+                beta, low, high = _fit(curve, fit)
+                row = {"target": str(target), "d": int(d), "regime": str(regime)}
+                rows.append(row | {"slope": -beta, "slope_low": -high, "slope_high": -low})
+    return rows
+
+
 def theory_kernel(regime: dict) -> str | None:
-    """The kernel whose theory applies to a regime: its own kernel, the NTK for lazy networks."""
+    """The kernel whose theory applies to a regime: its own kernel, the NTK for lazy networks.
+
+    A network counts as lazy when it uses the alpha-trick with alpha >= 1 (Geiger et al. 2020);
+    feature learning has no kernel theory (NaN in exponents.csv).
+    """
     if regime["kind"] == "kernel":
         return regime["kernel"]
     if regime.get("scaling") == "alpha" and regime.get("alpha", 0) >= 1:

@@ -21,18 +21,32 @@ BASE = tiny_sphere_config(
     regimes={
         "ntk": {"kind": "kernel", "kernel": "ntk"},
         "rfk": {"kind": "kernel", "kernel": "rfk"},
+        "feature": {
+            "kind": "network",
+            "width": 20,
+            "penalty": 1e-3,
+            "max_steps": 200,
+            "check_every": 100,
+            "window": 100,
+        },
     },
 )
-DOWNSTREAM = {
-    "results/sphere/errors.zarr",
-    "results/sphere/exponents.csv",
-    "results/sphere/plots/constant_d2.png",
-    "results/sphere/plots/constant_d2.pdf",
-}
-PLOTS_AND_EXPONENTS = DOWNSTREAM - {"results/sphere/errors.zarr"}
+ALL_REGIMES = ("ntk", "rfk", "feature")
 
 
-def runs(regimes=("ntk", "rfk"), ns=(8, 16), seeds=(0, 1), target="constant", d=2):
+def plots(target="constant", d=2):
+    return {
+        f"results/sphere/plots/{target}_d{d}{suffix}.{ext}"
+        for suffix in ("", "_atoms")
+        for ext in ("png", "pdf")
+    }
+
+
+PLOTS_AND_FITS = plots() | {"results/sphere/exponents.csv", "results/sphere/atoms.csv"}
+DOWNSTREAM = PLOTS_AND_FITS | {"results/sphere/errors.zarr"}
+
+
+def runs(regimes=ALL_REGIMES, ns=(8, 16), seeds=(0, 1), target="constant", d=2):
     return {
         f"results/sphere/runs/{target}/d{d}/{r}/n{n}/seed{s}.zarr"
         for r in regimes
@@ -113,15 +127,7 @@ def test_adding_a_dimension_runs_only_the_new_runs(workspace):
         for s in (0, 1)
         for f in ("test", "train_n8", "train_n16")
     }
-    expected = (
-        runs(d=3)
-        | DOWNSTREAM
-        | data
-        | {
-            "results/sphere/plots/constant_d3.png",
-            "results/sphere/plots/constant_d3.pdf",
-        }
-    )
+    expected = runs(d=3) | DOWNSTREAM | data | plots(d=3)
     assert planned(workspace, edited(dims=[2, 3])) == expected
 
 
@@ -132,15 +138,7 @@ def test_adding_a_target_runs_only_the_new_runs(workspace):
         for s in (0, 1)
         for f in ("test", "train_n8", "train_n16")
     }
-    expected = (
-        runs(target="rough")
-        | DOWNSTREAM
-        | data
-        | {
-            "results/sphere/plots/rough_d2.png",
-            "results/sphere/plots/rough_d2.pdf",
-        }
-    )
+    expected = runs(target="rough") | DOWNSTREAM | data | plots(target="rough")
     assert planned(workspace, edited(targets=targets)) == expected
 
 
@@ -150,28 +148,40 @@ def test_changing_a_ridge_reruns_only_that_kernel(workspace):
     assert planned(workspace, edited(regimes=regimes)) == runs(regimes=["rfk"]) | DOWNSTREAM
 
 
+def test_changing_a_network_hyperparameter_reruns_only_that_regime(workspace):
+    regimes = copy.deepcopy(BASE["sphere"]["regimes"])
+    regimes["feature"]["lr"] = 0.5
+    assert planned(workspace, edited(regimes=regimes)) == runs(regimes=["feature"]) | DOWNSTREAM
+
+
+def test_changing_a_network_measure_reruns_only_network_runs(workspace):
+    config = edited(measures={"rotation_angle": 0.2})
+    assert planned(workspace, config) == runs(regimes=["feature"]) | DOWNSTREAM
+
+
+def test_changing_the_training_device_or_checkpointing_reruns_nothing(workspace):
+    config = copy.deepcopy(BASE) | {"training": {"device": "cpu", "checkpoint_minutes": 1}}
+    assert planned(workspace, config) == set()
+
+
 def test_changing_a_fit_option_reruns_only_exponents_and_plots(workspace):
-    assert planned(workspace, edited(fit={"points": 2, "bootstrap": 50})) == PLOTS_AND_EXPONENTS
+    assert planned(workspace, edited(fit={"points": 2, "bootstrap": 50})) == PLOTS_AND_FITS
 
 
-def test_editing_kernel_code_reruns_only_kernel_runs(workspace):
-    module = workspace / "repo/sparsefeatures/kernels.py"
-    original = module.read_text()
-    module.write_text(original + "\n# an edit\n")
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("kernels.py", runs(regimes=["ntk", "rfk"]) | DOWNSTREAM),
+        ("network.py", runs(regimes=["feature"]) | DOWNSTREAM),
+        ("runs.py", runs() | DOWNSTREAM),
+        ("plots.py", plots()),
+    ],
+)
+def test_editing_numerical_code_reruns_what_uses_it(workspace, module, expected):
+    path = workspace / "repo/sparsefeatures" / module
+    original = path.read_text()
+    path.write_text(original + "\n# an edit\n")
     try:
-        assert planned(workspace, BASE) == runs() | DOWNSTREAM
+        assert planned(workspace, BASE) == expected
     finally:
-        module.write_text(original)
-
-
-def test_editing_plot_code_reruns_only_plots(workspace):
-    module = workspace / "repo/sparsefeatures/plots.py"
-    original = module.read_text()
-    module.write_text(original + "\n# an edit\n")
-    try:
-        assert planned(workspace, BASE) == {
-            "results/sphere/plots/constant_d2.png",
-            "results/sphere/plots/constant_d2.pdf",
-        }
-    finally:
-        module.write_text(original)
+        path.write_text(original)

@@ -1,14 +1,18 @@
 """The workflow end to end on tiny configs, and the config's validation."""
 
 import csv
+import dataclasses
 import math
+import subprocess
+import time
 
 import numpy as np
 import pytest
+import yaml
 
-from sparsefeatures import kernels, sphere, store
+from sparsefeatures import kernels, network, sphere, store
 
-from .conftest import tiny_sphere_config
+from .conftest import REPO, SNAKEMAKE, tiny_sphere_config
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +93,106 @@ def test_invalid_config_fails_before_any_job(tmp_path, run_snakemake, sphere_ove
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_schema_defaults_of_network_regimes_equal_the_network_spec():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    properties = schema["$defs"]["network_regime"]["properties"]
+    schema_defaults = {k: v["default"] for k, v in properties.items() if k != "kind"}
+    spec_defaults = {f.name: f.default for f in dataclasses.fields(network.NetworkSpec)}
+    del spec_defaults["device"]  # a training setting (config `training.device`), not a regime's
+    assert schema_defaults == spec_defaults
+
+
+TINY_NETWORK = {
+    "kind": "network",
+    "width": 50,
+    "penalty": 1e-3,
+    "max_steps": 300,
+    "check_every": 50,
+    "window": 100,
+}
+
+
+def test_network_regimes_through_the_pipeline(tmp_path, run_snakemake):
+    config = tiny_sphere_config(
+        regimes={
+            "ntk": {"kind": "kernel", "kernel": "ntk"},
+            "feature": TINY_NETWORK,
+            "lazy": TINY_NETWORK | {"scaling": "alpha", "alpha": 100.0, "penalty": 0.0},
+        }
+    )
+    run_snakemake(tmp_path, config)
+    errors = store.read(tmp_path / "results/sphere/errors.zarr")
+    feature = errors.sel(regime="feature")
+    assert np.all(np.isfinite(feature["test_mse"].values))
+    assert np.all(feature["n_atoms"].values >= 1)
+    assert np.all(np.isnan(errors["n_atoms"].sel(regime="ntk").values))
+    # Lazy training barely moves the first layer; feature learning moves it.
+    lazy_move = float(errors["theta_displacement"].sel(regime="lazy").max())
+    feature_move = float(feature["theta_displacement"].min())
+    assert lazy_move < 0.05 < feature_move
+
+    run = store.read(tmp_path / "results/sphere/runs/constant/d2/feature/n16/seed0.zarr")
+    assert run["theta"].shape == (50, 2)
+    assert run["loss"].dims == ("log_step",)
+    assert store.params_of(run)["measures"] == {"rotation_angle": 0.1, "atom_threshold": 0.001}
+    assert not list((tmp_path / "results/checkpoints").rglob("*.pt"))  # removed once done
+
+    with open(tmp_path / "results/sphere/atoms.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["regime"] for r in rows] == ["feature", "lazy"]
+    assert (tmp_path / "results/sphere/plots/constant_d2_atoms.png").stat().st_size > 1000
+
+
+def test_killed_training_job_resumes_from_its_checkpoint(tmp_path, run_snakemake):
+    """kill -9 of a training job mid-run, then a rerun: it resumes and matches an uninterrupted run."""
+    regime = TINY_NETWORK | {
+        "width": 400,
+        "max_steps": 60000,
+        "rel_tol": 0.0,
+        "check_every": 500,
+        "window": 500,
+    }
+    config = tiny_sphere_config(n_train=[16], seeds=[0], regimes={"feature": regime})
+    config["training"] = {"checkpoint_minutes": 0.002}  # every ~0.1 s
+    run_snakemake(tmp_path / "uninterrupted", config)
+
+    work = tmp_path / "interrupted"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / "config.yaml"),
+        "--cores",
+        "1",
+    ]
+    job = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    checkpoints = work / "results/checkpoints/sphere/constant/d2/feature/n16/seed0"
+    deadline = time.monotonic() + 120
+    while not list(checkpoints.glob("*.pt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # let a few more checkpoints be written
+    # kill -9 of the training process alone, as a scheduler's time limit or an OOM killer would.
+    subprocess.run(["pkill", "-9", "-s", str(job.pid), "-f", "sparsefeatures.cli run"], check=True)
+    assert job.wait() != 0
+    assert list(checkpoints.glob("*.pt")), "training finished before it could be killed"
+    assert not (work / "results/sphere/runs/constant/d2/feature/n16/seed0.zarr/zarr.json").exists()
+
+    run_snakemake(work, config)
+    log = (work / "logs/sphere/runs/constant/d2/feature/n16/seed0.log").read_text()
+    assert "resuming from checkpoint" in log
+    path = "results/sphere/runs/constant/d2/feature/n16/seed0.zarr"
+    resumed = store.read(work / path)
+    reference = store.read(tmp_path / "uninterrupted" / path)
+    assert resumed.attrs["resumed_from"] > 0
+    np.testing.assert_array_equal(resumed["theta"].values, reference["theta"].values)
+    np.testing.assert_array_equal(resumed["w"].values, reference["w"].values)
+    assert float(resumed["test_mse"]) == float(reference["test_mse"])

@@ -12,9 +12,17 @@ validate(config, "../schemas/config.schema.yaml")
 # Steps run as `python -m sparsefeatures.cli`: the environment that runs Snakemake (where the package
 # is installed) comes first on PATH, so an unactivated `.venv/bin/snakemake` works too. Under
 # `--sdm conda`, the rule's environment is activated after this and takes precedence.
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")]))
 
 SPHERE = config["sphere"]
+TRAINING = config["training"]
+
+# Where and how networks train, not what they compute: passed through the environment, so that
+# changing them reruns nothing (a rule's params would).
+os.environ.update(
+    SPARSEFEATURES_DEVICE=TRAINING["device"],
+    SPARSEFEATURES_CHECKPOINT_SECONDS=str(60 * TRAINING["checkpoint_minutes"]),
+)
 
 
 def canonical(obj):
@@ -42,15 +50,22 @@ def code_version(*modules):
 CODE = {
     "dataset": code_version("sphere.py"),
     "kernel": code_version("kernels.py", "runs.py"),
+    "network": code_version("network.py", "measures.py", "runs.py"),
     "aggregate": code_version("steps.py"),
     "exponents": code_version("steps.py", "exponents.py"),
     "plot": code_version("plots.py"),
 }
 
 
+def regime_names(kind):
+    """Regex matching exactly the regimes of one kind (one that matches nothing if there is none)."""
+    names = [name for name, spec in SPHERE["regimes"].items() if spec["kind"] == kind]
+    return "|".join(names) if names else "(?!)"
+
+
 def sphere_run_paths():
     return expand(
-        rules.sphere_run.output.store,
+        "results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr",
         target=SPHERE["targets"],
         d=SPHERE["dims"],
         regime=SPHERE["regimes"],
@@ -59,11 +74,19 @@ def sphere_run_paths():
     )
 
 
+def has_networks():
+    return any(spec["kind"] == "network" for spec in SPHERE["regimes"].values())
+
+
 def sphere_outputs():
-    return [
+    outputs = [
         rules.sphere_exponents.output.csv,
         *expand(rules.sphere_plot.output.png, target=SPHERE["targets"], d=SPHERE["dims"]),
     ]
+    if has_networks():
+        outputs.append(rules.sphere_atoms.output.csv)
+        outputs += expand(rules.sphere_atoms_plot.output.png, target=SPHERE["targets"], d=SPHERE["dims"])
+    return outputs
 
 
 # The parameters each output depends on, and nothing else.
@@ -94,7 +117,13 @@ def run_params(w):
             "seed": int(w.seed),
             "code": CODE[spec["kind"]],
         }
+        # Network measures are computed in the run, so they are among its parameters.
+        | ({"measures": SPHERE["measures"]} if spec["kind"] == "network" else {})
     )
+
+
+def training_gpus(w):
+    return 1 if TRAINING["device"] == "cuda" else 0
 
 
 def aggregate_params():
@@ -119,5 +148,17 @@ def exponents_params():
     )
 
 
-def plot_params(w):
-    return canonical({"target": w.target, "d": int(w.d), "fit": SPHERE["fit"], "code": CODE["plot"]})
+def atoms_params():
+    return canonical({"regimes": SPHERE["regimes"], "fit": SPHERE["fit"], "code": CODE["exponents"]})
+
+
+def plot_params(w, figure):
+    return canonical(
+        {
+            "figure": figure,
+            "target": w.target,
+            "d": int(w.d),
+            "fit": SPHERE["fit"],
+            "code": CODE["plot"],
+        }
+    )

@@ -1,5 +1,5 @@
 # Regression on the sphere: datasets -> one run per (target, d, regime, n, seed) -> aggregate
-# -> exponents -> plots. Each rule calls one step of `python -m sparsefeatures.cli`.
+# -> exponents (and atoms) -> plots. Each rule calls one step of `python -m sparsefeatures.cli`.
 
 
 wildcard_constraints:
@@ -40,12 +40,14 @@ rule sphere_test_data:
         "python -m sparsefeatures.cli dataset --params '{params.json}' --out {output.store} --log {log}"
 
 
-rule sphere_run:
+rule sphere_kernel_run:
     input:
         train=rules.sphere_train_data.output.store,
         test=rules.sphere_test_data.output.store,
     output:
         store=directory("results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr"),
+    wildcard_constraints:
+        regime=regime_names("kernel"),
     params:
         json=run_params,
     log:
@@ -60,6 +62,33 @@ rule sphere_run:
     shell:
         "python -m sparsefeatures.cli run --params '{params.json}' --threads {threads}"
         " --train {input.train} --test {input.test} --out {output.store} --log {log}"
+
+
+rule sphere_network_run:
+    input:
+        train=rules.sphere_train_data.output.store,
+        test=rules.sphere_test_data.output.store,
+    output:
+        store=directory("results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr"),
+    wildcard_constraints:
+        regime=regime_names("network"),
+    params:
+        json=run_params,
+        checkpoints="results/checkpoints/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}",
+    log:
+        "logs/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        gpu=training_gpus,
+        runtime=120,
+    conda:
+        "../../envs/sparsefeatures.yaml"
+    shell:
+        "python -m sparsefeatures.cli run --params '{params.json}' --threads {threads}"
+        " --train {input.train} --test {input.test} --out {output.store}"
+        " --checkpoint-dir {params.checkpoints} --log {log}"
 
 
 rule sphere_aggregate:
@@ -94,26 +123,67 @@ rule sphere_exponents:
         " --errors {input.errors} --out {output.csv} --log {log}"
 
 
+rule sphere_atoms:
+    input:
+        errors=rules.sphere_aggregate.output.store,
+    output:
+        csv="results/sphere/atoms.csv",
+    params:
+        json=atoms_params(),
+    log:
+        "logs/sphere/atoms.log",
+    conda:
+        "../../envs/sparsefeatures.yaml"
+    shell:
+        "python -m sparsefeatures.cli atoms --params '{params.json}'"
+        " --errors {input.errors} --out {output.csv} --log {log}"
+
+
 rule sphere_plot:
     input:
         errors=rules.sphere_aggregate.output.store,
-        exponents=rules.sphere_exponents.output.csv,
+        fits=rules.sphere_exponents.output.csv,
     output:
         png=report(
             "results/sphere/plots/{target}_d{d}.png",
             caption="../report/sphere_learning_curve.rst",
             category="Sphere",
             subcategory="{target}",
-            labels={"target": "{target}", "d": "{d}"},
+            labels={"figure": "learning curves", "target": "{target}", "d": "{d}"},
         ),
         pdf="results/sphere/plots/{target}_d{d}.pdf",
     params:
-        json=plot_params,
+        json=lambda w: plot_params(w, "learning_curves"),
     log:
         "logs/sphere/plots/{target}_d{d}.log",
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
         "python -m sparsefeatures.cli plot --params '{params.json}'"
-        " --errors {input.errors} --exponents {input.exponents}"
+        " --errors {input.errors} --fits {input.fits}"
+        " --out {output.png} {output.pdf} --log {log}"
+
+
+rule sphere_atoms_plot:
+    input:
+        errors=rules.sphere_aggregate.output.store,
+        fits=rules.sphere_atoms.output.csv,
+    output:
+        png=report(
+            "results/sphere/plots/{target}_d{d}_atoms.png",
+            caption="../report/sphere_atoms.rst",
+            category="Sphere",
+            subcategory="{target}",
+            labels={"figure": "atoms", "target": "{target}", "d": "{d}"},
+        ),
+        pdf="results/sphere/plots/{target}_d{d}_atoms.pdf",
+    params:
+        json=lambda w: plot_params(w, "atoms"),
+    log:
+        "logs/sphere/plots/{target}_d{d}_atoms.log",
+    conda:
+        "../../envs/sparsefeatures.yaml"
+    shell:
+        "python -m sparsefeatures.cli plot --params '{params.json}'"
+        " --errors {input.errors} --fits {input.fits}"
         " --out {output.png} {output.pdf} --log {log}"
