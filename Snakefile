@@ -16,6 +16,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/sphere.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     input:
         sphere_outputs(),

@@ -2,6 +2,15 @@
 # -> exponents (and atoms) -> plots. Each rule calls one step of `python -m sparsefeatures.cli`.
 
 
+# Light steps over the whole sweep run where Snakemake runs, never as cluster jobs.
+localrules:
+    sphere_aggregate,
+    sphere_exponents,
+    sphere_atoms,
+    sphere_plot,
+    sphere_atoms_plot,
+
+
 wildcard_constraints:
     target="[A-Za-z][A-Za-z0-9_-]*",
     regime="[A-Za-z][A-Za-z0-9_-]*",

@@ -1,0 +1,147 @@
+"""Measures of a trained one-hidden-layer network f(x) = (1/N) sum_h w_h relu(theta_h . x).
+
+Atoms, participation ratio and feature displacement quantify how sparse the learned representation
+is (Petrini, Cagnetta, Vanden-Eijnden, Wyart, NeurIPS 2022, arXiv:2206.12314: in the feature regime
+neurons collapse onto a number of directions growing about linearly with n); rotation stability
+quantifies how smooth the predictor is along small rotations of the input (the sphere analogue of
+the diffeomorphism stability of Petrini et al. 2021, arXiv:2105.02468).
+
+Neuron mass: m_h = |w_h| ||theta_h||, the weight of neuron h in f by the 1-homogeneity of relu
+(relu(theta . x) = ||theta|| relu(theta/||theta|| . x)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+# Default relative mass threshold: a neuron counts towards the atoms if its mass exceeds this
+# fraction of the largest neuron mass. Subgradient descent on the L1 penalty leaves the neurons it
+# removes oscillating at |w_h| ~ lr * lambda (~1e-4) while the neurons that carry the function
+# have |w_h| ~ 1/E[relu] ~ 4 (d = 3, constant target), hence a threshold between the two. (In the
+# default sweep's runs no neuron is removed yet: masses stay within a factor ~3 of each other and
+# the atoms are the groups of neurons that gradient descent has merged into one sign pattern.)
+REL_THRESHOLD = 1e-3
+
+
+def neuron_masses(theta: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Masses m_h = |w_h| ||theta_h|| (H,) of the neurons of theta (H, d), w (H,)."""
+    return w.abs() * torch.linalg.vector_norm(theta, dim=1)
+
+
+def atom_masses(
+    theta: torch.Tensor,
+    w: torch.Tensor,
+    x_train: torch.Tensor,
+    rel_threshold: float = REL_THRESHOLD,
+) -> torch.Tensor:
+    """Masses of the atoms (A,), largest first, as the paper's code counts them.
+
+    Neurons whose mass |w_h| ||theta_h|| exceeds rel_threshold times the largest neuron mass are
+    grouped by their sign pattern over the training points, the vector (1{theta_h . x_i > 0})_i;
+    each distinct pattern is one atom and its mass is |sum_{h in atom} w_h ||theta_h|| |. Neurons
+    in one group act on the training set as a single neuron (relu is linear on the cell of
+    directions sharing a pattern), so a patterns count is a count of distinct features as the data
+    can see them. Returns an empty tensor when every w_h is 0.
+    """
+    theta = torch.as_tensor(theta).to(torch.float64)
+    w = torch.as_tensor(w).to(torch.float64)
+    x_train = torch.as_tensor(x_train).to(torch.float64)
+    if not 0 <= rel_threshold < 1:
+        raise ValueError(f"rel_threshold must be in [0, 1), got {rel_threshold}")
+    masses = neuron_masses(theta, w)  # (H,)
+    top = float(masses.max()) if masses.numel() else 0.0
+    if top == 0.0:
+        return torch.zeros(0, dtype=torch.float64)
+    keep = masses > rel_threshold * top  # (H,)
+    patterns = (theta[keep] @ x_train.T) > 0  # (kept, n)
+    _, group = torch.unique(patterns, dim=0, return_inverse=True)  # (kept,)
+    signed = w[keep] * torch.linalg.vector_norm(theta[keep], dim=1)  # (kept,)
+    sums = torch.zeros(int(group.max()) + 1, dtype=torch.float64).index_add_(0, group, signed)
+    return sums.abs().sort(descending=True).values
+
+
+def n_atoms(
+    theta: torch.Tensor,
+    w: torch.Tensor,
+    x_train: torch.Tensor,
+    rel_threshold: float = REL_THRESHOLD,
+) -> int:
+    """Number of atoms: distinct training-set sign patterns among the neurons above threshold.
+
+    See atom_masses for the definition; the threshold is relative to the largest neuron mass.
+    """
+    return int(atom_masses(theta, w, x_train, rel_threshold).numel())
+
+
+def participation_ratio(masses: torch.Tensor) -> float:
+    """Participation ratio (sum_h m_h)^2 / sum_h m_h^2 of nonnegative masses.
+
+    Equals k when k masses are equal and the others 0: the effective number of neurons (or atoms)
+    carrying the function. NaN when all masses are 0.
+    """
+    m = torch.as_tensor(masses).to(torch.float64).reshape(-1)
+    if bool((m < 0).any()):
+        raise ValueError("masses must be nonnegative")
+    denom = float((m * m).sum())
+    return float(m.sum()) ** 2 / denom if denom > 0 else math.nan
+
+
+def theta_displacement(theta0: torch.Tensor, theta: torch.Tensor) -> float:
+    """Mean over neurons of ||theta_h - theta0_h|| / ||theta0_h||, the relative feature change.
+
+    Relative to the initial norm so that both scalings read alike: theta_h is a unit vector in
+    mean field (so this is the chord length, 2 sin(angle/2)) and standard normal (norm ~ sqrt(d))
+    with the alpha-trick, where it is O(1/alpha) in the lazy regime.
+    """
+    theta0 = torch.as_tensor(theta0).to(torch.float64)
+    theta = torch.as_tensor(theta).to(torch.float64)
+    moved = torch.linalg.vector_norm(theta - theta0, dim=1)  # (H,)
+    return float((moved / torch.linalg.vector_norm(theta0, dim=1)).mean())
+
+
+def rotate(x: torch.Tensor, delta: float, generator: torch.Generator) -> torch.Tensor:
+    """Rotate each row of x (m, d), on the unit sphere, by the angle delta towards a random direction.
+
+    x' = cos(delta) x + sin(delta) b_perp, with b standard normal, independent for each row, and
+    b_perp the unit vector along its component orthogonal to x: x' stays on the sphere and
+    x . x' = cos(delta).
+    """
+    x = torch.as_tensor(x).to(torch.float64)
+    b = torch.randn(x.shape, generator=generator, dtype=torch.float64)  # (m, d)
+    while True:
+        b -= (b * x).sum(1, keepdim=True) * x
+        norm = torch.linalg.vector_norm(b, dim=1, keepdim=True)  # (m, 1)
+        # b (nearly) parallel to x has no orthogonal direction: draw those rows again. This has
+        # probability 0, unless b and x come from identically seeded generators.
+        bad = norm[:, 0] < 1e-8
+        if not bool(bad.any()):
+            break
+        b[bad] = torch.randn((int(bad.sum()), x.shape[1]), generator=generator, dtype=b.dtype)
+    return math.cos(delta) * x + math.sin(delta) * (b / norm)
+
+
+def rotation_stability(
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    x_test: torch.Tensor,
+    delta: float,
+    generator: torch.Generator,
+) -> float:
+    """S = mean_x (f(x') - f(x))^2 / mean_{x != z} (f(x) - f(z))^2, x' = rotate(x, delta).
+
+    x' rotates each test point by the angle delta towards an independent random direction (see
+    rotate); the denominator, over pairs of distinct test points, is computed as twice the
+    unbiased variance of f on the test set (the identity mean_{i != j} (f_i - f_j)^2 = 2 var). Small
+    S: the predictor hardly changes under small rotations compared with its variation over inputs.
+    For a linear f(x) = a . x with x uniform on the sphere, S = 1 - cos(delta) (in expectation).
+    """
+    x = torch.as_tensor(x_test).to(torch.float64)
+    if x.shape[0] < 2:
+        raise ValueError("rotation_stability needs at least 2 test points")
+    f = torch.as_tensor(predict(x)).to(torch.float64).reshape(-1)  # (m,)
+    f_rot = torch.as_tensor(predict(rotate(x, delta, generator))).to(torch.float64).reshape(-1)
+    num = float(((f_rot - f) ** 2).mean())
+    den = 2.0 * float(f.var(correction=1))
+    return num / den if den > 0 else math.nan
