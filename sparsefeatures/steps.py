@@ -129,6 +129,8 @@ def exponents_table(errors: xr.Dataset, targets: dict, regimes: dict, fit: dict)
         for d in errors["d"].values:
             for regime in errors["regime"].values:
                 curve = errors["test_mse"].sel(target=target, d=d, regime=regime)  # (n, seed)
+                if curve.isnull().all():
+                    continue  # the regime does not run on this target
                 beta, low, high = _fit(curve, fit)
                 kernel = theory_kernel(regimes[str(regime)])
                 rows.append(
@@ -153,6 +155,8 @@ def atoms_table(errors: xr.Dataset, regimes: dict, fit: dict) -> list[dict]:
         for d in errors["d"].values:
             for regime in networks:
                 curve = errors["n_atoms"].sel(target=target, d=d, regime=regime)  # (n, seed)
+                if curve.isnull().all():
+                    continue  # the regime does not run on this target
                 beta, low, high = _fit(curve, fit)
                 row = {"target": str(target), "d": int(d), "regime": str(regime)}
                 rows.append(row | {"slope": -beta, "slope_low": -high, "slope_high": -low})

@@ -185,3 +185,29 @@ def test_editing_numerical_code_reruns_what_uses_it(workspace, module, expected)
         assert planned(workspace, BASE) == expected
     finally:
         path.write_text(original)
+
+
+def test_a_regime_restricted_to_some_targets_skips_the_others(workspace):
+    regimes = copy.deepcopy(BASE["sphere"]["regimes"])
+    regimes["feature"]["targets"] = ["constant"]  # a selection, not a parameter: no rerun
+    assert planned(workspace, edited(regimes=regimes)) == set()
+    targets = BASE["sphere"]["targets"] | {"rough": {"kind": "teacher", "width": 100}}
+    data = {
+        f"results/sphere/data/rough/d2/seed{s}/{f}.zarr"
+        for s in (0, 1)
+        for f in ("test", "train_n8", "train_n16")
+    }
+    rough_plots = {f"results/sphere/plots/rough_d2.{ext}" for ext in ("png", "pdf")}
+    expected = runs(regimes=["ntk", "rfk"], target="rough") | DOWNSTREAM | data | rough_plots
+    assert planned(workspace, edited(regimes=regimes, targets=targets)) == expected
+
+
+def test_a_selection_naming_an_unknown_target_is_an_error(workspace):
+    regimes = copy.deepcopy(BASE["sphere"]["regimes"])
+    regimes["feature"]["targets"] = ["constnat"]
+    result = snakemake(workspace / "work", edited(regimes=regimes), "--dry-run", check=False)
+    assert result.returncode != 0
+    assert (
+        "sphere.regimes.feature.targets: 'constnat' is not a target"
+        in result.stdout + result.stderr
+    )

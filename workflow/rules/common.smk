@@ -63,19 +63,44 @@ def regime_names(kind):
     return "|".join(names) if names else "(?!)"
 
 
+for _name, _spec in SPHERE["regimes"].items():
+    for _target in _spec.get("targets", []):
+        if _target not in SPHERE["targets"]:
+            raise ValueError(
+                f"config sphere.regimes.{_name}.targets: {_target!r} is not a target; "
+                f"expected some of {sorted(SPHERE['targets'])}"
+            )
+
+
+def regime_spec(regime):
+    """A regime's parameters: its entry without `targets`, which selects runs and changes none."""
+    return {k: v for k, v in SPHERE["regimes"][regime].items() if k != "targets"}
+
+
+def regime_targets(regime):
+    """The targets a regime runs on: its `targets` selection, or all of them."""
+    return SPHERE["regimes"][regime].get("targets", list(SPHERE["targets"]))
+
+
 def sphere_run_paths():
-    return expand(
-        "results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr",
-        target=SPHERE["targets"],
-        d=SPHERE["dims"],
-        regime=SPHERE["regimes"],
-        n=SPHERE["n_train"],
-        seed=SPHERE["seeds"],
-    )
+    return [
+        path
+        for regime in SPHERE["regimes"]
+        for path in expand(
+            "results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr",
+            target=regime_targets(regime),
+            d=SPHERE["dims"],
+            regime=regime,
+            n=SPHERE["n_train"],
+            seed=SPHERE["seeds"],
+        )
+    ]
 
 
-def has_networks():
-    return any(spec["kind"] == "network" for spec in SPHERE["regimes"].values())
+def network_targets():
+    """Targets that at least one network regime runs on (they get an atoms plot)."""
+    networks = [name for name, spec in SPHERE["regimes"].items() if spec["kind"] == "network"]
+    return [t for t in SPHERE["targets"] if any(t in regime_targets(r) for r in networks)]
 
 
 def sphere_outputs():
@@ -83,9 +108,9 @@ def sphere_outputs():
         rules.sphere_exponents.output.csv,
         *expand(rules.sphere_plot.output.png, target=SPHERE["targets"], d=SPHERE["dims"]),
     ]
-    if has_networks():
+    if network_targets():
         outputs.append(rules.sphere_atoms.output.csv)
-        outputs += expand(rules.sphere_atoms_plot.output.png, target=SPHERE["targets"], d=SPHERE["dims"])
+        outputs += expand(rules.sphere_atoms_plot.output.png, target=network_targets(), d=SPHERE["dims"])
     return outputs
 
 
@@ -106,7 +131,7 @@ def dataset_params(w, split="train"):
 
 
 def run_params(w):
-    spec = SPHERE["regimes"][w.regime]
+    spec = regime_spec(w.regime)
     return canonical(
         {
             "target": w.target,
@@ -141,7 +166,7 @@ def exponents_params():
     return canonical(
         {
             "targets": SPHERE["targets"],
-            "regimes": SPHERE["regimes"],
+            "regimes": {name: regime_spec(name) for name in SPHERE["regimes"]},
             "fit": SPHERE["fit"],
             "code": CODE["exponents"],
         }
@@ -149,7 +174,8 @@ def exponents_params():
 
 
 def atoms_params():
-    return canonical({"regimes": SPHERE["regimes"], "fit": SPHERE["fit"], "code": CODE["exponents"]})
+    regimes = {name: regime_spec(name) for name in SPHERE["regimes"]}
+    return canonical({"regimes": regimes, "fit": SPHERE["fit"], "code": CODE["exponents"]})
 
 
 def plot_params(w, figure):
