@@ -14,6 +14,7 @@ if not workflow.overwrite_configfiles:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sphere.smk"
+include: "workflow/rules/images.smk"
 
 
 localrules:
@@ -23,4 +24,5 @@ localrules:
 rule all:
     input:
         sphere_outputs(),
+        images_outputs(),
     default_target: True

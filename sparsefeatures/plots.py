@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only: no display on clusters
 import matplotlib.pyplot as plt  # noqa: E402
@@ -72,6 +73,9 @@ def power_law_figure(
                 )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # The n of the sweep as plain numbers: matplotlib's log-axis labels of 2x10^1, 3x10^1... collide.
+    ax.set_xticks(n, [f"{v:g}" for v in n])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("training-set size n")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -110,6 +114,7 @@ def atoms(
         for r in rows
         if r["target"] == target and r["d"] == d
     }
-    curves = errors["n_atoms"].sel(target=target, d=d, regime=list(fits))
+    # Every regime, so that colours match the learning curves'; kernels have no atoms (NaN, skipped).
+    curves = errors["n_atoms"].sel(target=target, d=d)
     title = f"target {target}, d = {d}: atoms of the network regimes"
     power_law_figure(curves, fits, fit_points, "number of atoms", title, paths)

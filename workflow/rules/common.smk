@@ -1,7 +1,9 @@
 # Config validation, and the target lists and parameters every rule draws from.
 import hashlib
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -57,10 +59,14 @@ CODE = {
 }
 
 
+def wildcard_regex(names):
+    """Wildcard regex matching exactly these names (and nothing if there are none)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
 def regime_names(kind):
-    """Regex matching exactly the regimes of one kind (one that matches nothing if there is none)."""
-    names = [name for name, spec in SPHERE["regimes"].items() if spec["kind"] == kind]
-    return "|".join(names) if names else "(?!)"
+    """Regex matching exactly the sphere regimes of one kind."""
+    return wildcard_regex([name for name, spec in SPHERE["regimes"].items() if spec["kind"] == kind])
 
 
 for _name, _spec in SPHERE["regimes"].items():
@@ -188,3 +194,131 @@ def plot_params(w, figure):
             "code": CODE["plot"],
         }
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# The image setting: input functions, target lists and parameters.
+
+IMAGES = config.get("images", {})
+IMAGE_DATASETS = IMAGES.get("datasets", {})
+IMAGE_REGIMES = IMAGES.get("regimes", {})
+IMAGE_NETWORK_REGIMES = [r for r, spec in IMAGE_REGIMES.items() if spec["kind"] == "network"]
+IMAGE_SVC_REGIMES = [r for r, spec in IMAGE_REGIMES.items() if spec["kind"] == "svc"]
+
+# Which modules each kind of image step computes with (code_version: common.smk), so that an edit
+# reruns the steps it can change and nothing else.
+IMAGES_CODE = {
+    "network": code_version(
+        "images/runs.py", "images/datasets.py", "images/diffeo.py", "images/training.py"
+    ),
+    "svc": code_version(
+        "images/runs.py", "images/datasets.py", "images/diffeo.py", "images/svc.py", "kernels.py"
+    ),
+    "aggregate": code_version("images/steps.py"),
+    "exponents": code_version("images/steps.py", "exponents.py"),
+    "plot": code_version("images/plots.py"),
+}
+
+if IMAGE_DATASETS:
+    _points = IMAGES["stability"]["n_points"]
+    if _points is not None and _points > IMAGES["n_test"]:
+        raise ValueError(
+            f"images.stability.n_points ({_points}) exceeds images.n_test ({IMAGES['n_test']})"
+        )
+
+
+def images_run_paths():
+    return [
+        *expand(
+            rules.images_train.output.store,
+            dataset=IMAGE_DATASETS,
+            regime=IMAGE_NETWORK_REGIMES,
+            n=IMAGES.get("n_train", []),
+            seed=IMAGES.get("seeds", []),
+        ),
+        *expand(
+            rules.images_svc.output.stores,
+            dataset=IMAGE_DATASETS,
+            regime=IMAGE_SVC_REGIMES,
+            seed=IMAGES.get("seeds", []),
+        ),
+    ]
+
+
+def images_outputs():
+    """Final targets of the image setting (none when the config names no image data set)."""
+    if not IMAGE_DATASETS:
+        return []
+    return [
+        rules.images_exponents.output.csv,
+        *expand(rules.images_plot_test_error.output.png, dataset=IMAGE_DATASETS),
+        *expand(rules.images_plot_stability.output.png, dataset=IMAGE_DATASETS),
+        *expand(rules.images_plot_sparsity.output.png, dataset=IMAGE_DATASETS),
+    ]
+
+
+def images_svc_stores():
+    """One store per n: an SVC job fits a whole learning curve (a fit takes well under a second,
+    starting a job seconds)."""
+    return [
+        directory(path)
+        for path in expand(
+            "results/images/runs/{{dataset}}/{{regime}}/n{n}/seed{{seed}}.zarr",
+            n=IMAGES.get("n_train", []),
+        )
+    ]
+
+
+# The parameters each output depends on, and nothing else (an SVC job: all n of its seed).
+def images_run_params(w):
+    spec = IMAGE_DATASETS[w.dataset]
+    return canonical(
+        {
+            "dataset": w.dataset,
+            "dataset_spec": {"source": spec["source"], "data_dir": spec["data_dir"]},
+            "regime": w.regime,
+            "regime_spec": IMAGE_REGIMES[w.regime],
+            "n": int(w.n) if hasattr(w, "n") else IMAGES["n_train"],
+            "n_test": IMAGES["n_test"],
+            "seed": int(w.seed),
+            "stability": IMAGES["stability"],
+            "code": IMAGES_CODE[IMAGE_REGIMES[w.regime]["kind"]],
+        }
+    )
+
+
+def images_train_minutes(w):
+    """Scheduler time limit of a training job: its wall-time cap, plus room to load and measure."""
+    return math.ceil(IMAGE_REGIMES[w.regime]["max_wall_s"] / 60) + 10
+
+
+# Permission to download changes where the files come from, not the result. A params function
+# taking `output` is a derived parameter, which Snakemake's params rerun trigger ignores: granting
+# it reruns nothing. (The device and the checkpoint interval reach the jobs through the
+# environment, set from the config's `training:` section in common.smk.)
+def images_download_flag(wildcards, output):
+    return "--allow-download" if IMAGE_DATASETS[wildcards.dataset]["allow_download"] else ""
+
+
+def images_aggregate_params():
+    grid = {
+        "dataset": list(IMAGE_DATASETS),
+        "regime": list(IMAGE_REGIMES),
+        "n": IMAGES.get("n_train", []),
+        "seed": IMAGES.get("seeds", []),
+    }
+    kinds = {name: spec["kind"] for name, spec in IMAGE_REGIMES.items()}
+    return canonical({"grid": grid, "kinds": kinds, "code": IMAGES_CODE["aggregate"]})
+
+
+def images_exponents_params():
+    return canonical({"fit": IMAGES.get("fit", {}), "code": IMAGES_CODE["exponents"]})
+
+
+def images_plot_params(w, figure):
+    params = {"dataset": w.dataset, "figure": figure, "code": IMAGES_CODE["plot"]}
+    if figure == "test_error":
+        params["fit_points"] = IMAGES["fit"]["points"]
+    if figure == "sparsity":
+        params["widths"] = {r: IMAGE_REGIMES[r]["width"] for r in IMAGE_NETWORK_REGIMES}
+    return canonical(params)

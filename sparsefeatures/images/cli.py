@@ -1,0 +1,182 @@
+"""Command line of the image pipeline's steps: `python -m sparsefeatures.images.cli STEP ...`.
+
+Each Snakemake rule of workflow/rules/images.smk calls one step. `--params` is the canonical JSON
+of exactly the parameters the output depends on; it is stored in the output's attributes as its
+provenance. What changes where or how a step computes but not its result stays outside
+`--params`: the device and the checkpoint interval come from the environment
+(SPARSEFEATURES_DEVICE, SPARSEFEATURES_CHECKPOINT_SECONDS, set by workflow/rules/common.smk from
+the config's `training:` section), the checkpoint folder and the permission to download are flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import threadpoolctl
+
+from .. import store
+from . import steps
+
+log = logging.getLogger("sparsefeatures")
+
+
+def _train(args) -> None:
+    from . import runs  # torch: imported only by the steps that compute
+
+    p = args.params
+    ds = runs.train_run(
+        p,
+        device=os.environ.get("SPARSEFEATURES_DEVICE", "auto"),
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every_s=float(os.environ.get("SPARSEFEATURES_CHECKPOINT_SECONDS", 300)),
+        allow_download=args.allow_download,
+    )
+    store.write(ds, args.out, p)
+    log.info(
+        "wrote %s: test_error=%.4f R_f=%.4g n_directions=%d stop=%s steps=%d wall=%.1fs%s",
+        args.out,
+        float(ds.test_error),
+        float(ds.R_f),
+        int(ds.n_directions),
+        ds.attrs["stop_reason"],
+        int(ds.steps),
+        float(ds.wall_time),
+        ""
+        if ds.attrs["resumed_from_step"] < 0
+        else f" (resumed from step {ds.attrs['resumed_from_step']})",
+    )
+
+
+def _svc(args) -> None:
+    """A learning curve: the SVC at every n of params["n"] (one store each, in the order of --out).
+
+    One job for all n because a fit takes well under a second at n ~ 10^3 while starting a job
+    (importing torch and scikit-learn) takes seconds. Each store records its own n."""
+    from . import runs
+
+    p = args.params
+    if len(args.out) != len(p["n"]):
+        raise ValueError(f"{len(args.out)} outputs for {len(p['n'])} training-set sizes")
+    for n, out in zip(p["n"], args.out, strict=True):
+        params = p | {"n": n}
+        ds = runs.svc_run(params, allow_download=args.allow_download)
+        store.write(ds, out, params)
+        log.info(
+            "wrote %s: test_error=%.4f R_f=%.4g support=%d converged=%d",
+            out,
+            float(ds.test_error),
+            float(ds.R_f),
+            int(ds.n_support),
+            int(ds.converged),
+        )
+
+
+def _aggregate(args) -> None:
+    p = args.params
+    runs = (store.read(path) for path in args.runs)
+    store.write(steps.aggregate(runs, p["grid"], p["kinds"]), args.out, p)
+    log.info("wrote %s from %d runs", args.out, len(args.runs))
+
+
+def _exponents(args) -> None:
+    rows = steps.exponents_table(store.read(args.errors), args.params["fit"])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(steps.EXPONENT_FIELDS))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+    log.info("wrote %s (%d fits)", out, len(rows))
+
+
+def read_exponents(path: str | Path) -> list[dict]:
+    """Rows of exponents.csv with numbers parsed."""
+    with open(path, newline="") as f:
+        return [steps.parse_exponent_row(row) for row in csv.DictReader(f)]
+
+
+def _plot(args) -> None:
+    from . import plots  # matplotlib: imported only to plot
+
+    p = args.params
+    errors = store.read(args.errors)
+    paths = [Path(path) for path in args.out]
+    if p["figure"] == "test_error":
+        rows = read_exponents(args.exponents)
+        plots.test_error(errors, rows, p["dataset"], p["fit_points"], paths)
+    elif p["figure"] == "stability":
+        plots.stability(errors, p["dataset"], paths)
+    elif p["figure"] == "sparsity":
+        plots.sparsity(errors, p["dataset"], p["widths"], paths)
+    else:
+        raise ValueError(f"unknown figure {p['figure']!r}")
+    log.info("wrote %s", ", ".join(map(str, paths)))
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="sparsefeatures.images", description=__doc__)
+    sub = main.add_subparsers(dest="step", required=True)
+
+    def step(name, func, help):
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--params", type=json.loads, required=True, help="canonical JSON parameters")
+        p.add_argument("--log", help="append the log to this file (and to stderr)")
+        p.add_argument("--threads", type=int, default=1, help="threads (the rule's threads)")
+        p.set_defaults(func=func)
+        return p
+
+    p = step("train", _train, "train one network regime on one (data set, n, seed) and score it")
+    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint-dir", help="where to checkpoint and resume from")
+    p.add_argument("--allow-download", action="store_true", help="download missing data files")
+    p = step("svc", _svc, "fit one kernel SVC on one (data set, seed) at every n and score it")
+    p.add_argument("--out", nargs="+", required=True, help="one store per n, in params' order")
+    p.add_argument("--allow-download", action="store_true", help="download missing data files")
+    p = step("aggregate", _aggregate, "combine run stores into errors.zarr")
+    p.add_argument("--runs", nargs="*", default=[])
+    p.add_argument("--out", required=True)
+    p = step("exponents", _exponents, "fit test error ~ n^-beta per (data set, regime)")
+    p.add_argument("--errors", required=True)
+    p.add_argument("--out", required=True)
+    p = step("plot", _plot, "plot one figure of one data set")
+    p.add_argument("--errors", required=True)
+    p.add_argument("--exponents", help="exponents.csv (the test_error figure)")
+    p.add_argument("--out", nargs="+", required=True)
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if args.log:
+        Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(args.log))
+    logging.basicConfig(
+        level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    # As many threads as the rule reserved: Snakemake fills the cores with parallel jobs, and on
+    # small problems extra intra-op threads only add synchronisation (30x slower measured on a
+    # loaded 2-core machine). Torch's own pool is set where torch is imported.
+    threadpoolctl.threadpool_limits(args.threads)
+    if args.step in ("train", "svc"):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        args.func(args)
+    except Exception:
+        log.exception("step %s failed with params %s", args.step, store.canonical_json(args.params))
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

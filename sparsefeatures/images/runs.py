@@ -1,0 +1,227 @@
+"""One regime on one (data set, n, seed): fit, score, sparsity and stability. The image pipeline's
+compute (torch, scikit-learn), called by `sparsefeatures.images.cli train` and `... svc`.
+
+Each run takes exactly the parameters its result depends on (the rule's canonical JSON):
+
+    {"dataset": name, "dataset_spec": {"source", "data_dir"}, "regime": name, "regime_spec": {...},
+     "n": n, "n_test": m, "seed": s, "stability": {"cutoff", "delta", "convention", "repeats",
+     "n_points"}, "code": hash of the modules computing it}
+
+One seed fixes the training subset, the test subset and the network's initialisation (the paper
+drew these separately; one seed per run averages over all three at once). The deformations and
+noises of the stability measure come from a generator seeded by the run's seed alone, so every
+regime and every n of a seed is measured on the same deformed images (common random numbers: the
+differences between regimes are not blurred by the draw).
+
+Stability acts on the physical images: test images in pixel values are deformed (or get noise),
+then preprocessed like the training images (centred, norm sqrt(D)) and fed to the predictor: the
+network's F = alpha (f_w - f_w0), or the SVC's decision function. R_f is a ratio of two mean
+squared changes of the same predictor, so its scale does not matter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .. import store
+from . import datasets, diffeo, training
+from .steps import scalars
+
+# Stream of the stability generator's seed sequence (the data's training and test orders use 0, 1).
+STABILITY_STREAM = 2
+
+
+def load(params: dict, allow_download: bool = False) -> datasets.ImageDataset:
+    """The run's training set (n images) and test set (n_test images) for its seed."""
+    spec = params["dataset_spec"]
+    return datasets.make_image_dataset(
+        spec["source"],
+        params["n"],
+        params["n_test"],
+        params["seed"],
+        data_dir=spec.get("data_dir"),
+        allow_download=allow_download,
+    )
+
+
+def stability(
+    predict: Callable[[torch.Tensor], torch.Tensor | np.ndarray],
+    data: datasets.ImageDataset,
+    spec: dict,
+    seed: int,
+) -> tuple[dict, dict]:
+    """(data variables D_f, G_f, R_f, rms_displacement; attributes) of `predict` (preprocessed
+    images (m, D) -> outputs (m,)) on the first n_points test images, deformed in pixel space."""
+    n_points = spec["n_points"] or len(data.raw_test)
+    if n_points > len(data.raw_test):
+        raise ValueError(f"stability.n_points = {n_points} exceeds n_test = {len(data.raw_test)}")
+    state = np.random.SeedSequence([seed, STABILITY_STREAM]).generate_state(1)  # (1,) uint32
+    generator = torch.Generator().manual_seed(int(state[0]))
+    result = diffeo.relative_stability(
+        lambda raw: torch.as_tensor(predict(data.preprocess(raw))),
+        data.raw_test[:n_points],  # (n_points, D) pixel values
+        data.image_shape,
+        spec["cutoff"],
+        spec["delta"],
+        generator,
+        spec["repeats"],
+        convention=spec["convention"],
+    )
+    values = scalars(
+        D_f=result.deformation,
+        G_f=result.noise,
+        R_f=result.relative,
+        rms_displacement=result.rms_displacement,
+    )
+    attrs = {
+        "stability_temperature": result.temperature,
+        "stability_images": result.n_images,
+        "stability_output_pair_msd": result.denominator,
+    }
+    return values, attrs
+
+
+def _attrs(params: dict, data: datasets.ImageDataset) -> dict:
+    return {
+        "dataset": params["dataset"],
+        "regime": params["regime"],
+        "n": params["n"],
+        "seed": params["seed"],
+        "data_source": data.source,
+        "image_shape": list(data.image_shape),
+    }
+
+
+def error_rate(f: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
+    """Fraction of outputs f (m,) whose sign is not the label y (m,) in {-1, +1} (0 is an error)."""
+    return float(np.mean(np.asarray(f) * np.asarray(y, dtype=np.float64) <= 0))
+
+
+def network_spec(regime_spec: dict, device: str = "cpu", **extra) -> training.ImageNetworkSpec:
+    """The ImageNetworkSpec of a validated network regime (its kind dropped, device added)."""
+    fields = {k: v for k, v in regime_spec.items() if k != "kind"}
+    return training.ImageNetworkSpec(**fields, device=device, **extra)
+
+
+def checkpoint_file(directory: str | Path, params: dict) -> Path:
+    """Checkpoint of a run in `directory`, named by a hash of what its trajectory depends on.
+
+    The caps (max_steps, max_wall_s) are left out, so that a rerun with a larger cap resumes where
+    a capped run stopped; any other change gives another name, so a stale checkpoint is never
+    resumed (training would refuse it).
+    """
+    key = {k: v for k, v in params.items() if k != "stability"}
+    spec = params["regime_spec"]
+    key["regime_spec"] = {k: v for k, v in spec.items() if k not in training._CAP_FIELDS}
+    digest = hashlib.sha256(store.canonical_json(key).encode()).hexdigest()[:16]
+    return Path(directory) / f"{digest}.pt"
+
+
+HISTORY = (
+    ("history_step", "accepted steps at the record"),
+    ("history_time", "flow time t (sum of the accepted steps dt)"),
+    ("history_loss", "mean smoothed hinge loss over the training set"),
+    ("history_fitted", "fraction of the training set fitted with margin"),
+    ("history_dt", "adaptive step dt"),
+)
+
+
+# Stop reasons after which training could go on: their checkpoint is kept for a rerun with a larger
+# cap. After the others (fitted, step_underflow) it is removed, as in the sphere's network runs.
+RESUMABLE = ("max_steps", "wall_time")
+
+
+def train_run(
+    params: dict,
+    *,
+    device: str = "auto",
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every_s: float = 300.0,
+    allow_download: bool = False,
+) -> xr.Dataset:
+    """Train one network regime on one (data set, n, seed); score, sparsity and stability.
+
+    With `checkpoint_dir`, training checkpoints there (every checkpoint_every_s seconds and when it
+    stops) and resumes from a checkpoint of the same run; other checkpoints there are removed, and
+    so is this one once training is over (unless a cap stopped it, see RESUMABLE).
+    """
+    data = load(params, allow_download)
+    spec = network_spec(params["regime_spec"], device, checkpoint_every_s=checkpoint_every_s)
+    path = None
+    if checkpoint_dir is not None:
+        path = checkpoint_file(checkpoint_dir, params)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob("*.pt"):
+            if stale != path:
+                stale.unlink()
+    result = training.train(data.x_train, data.y_train, spec, params["seed"], path)
+    if path is not None and result.stop_reason not in RESUMABLE:
+        path.unlink(missing_ok=True)
+    net = result.network
+    values, stability_attrs = stability(net, data, params["stability"], params["seed"])
+    theta, outgoing = net.first_layer()
+    history = np.asarray(result.history, dtype=np.float64)  # (records, 5)
+    data_vars = scalars(
+        test_error=error_rate(net(data.x_test), data.y_test),
+        train_error=result.train_error,
+        train_loss=result.train_loss,
+        fitted=result.fitted,
+        participation_ratio=result.participation_ratio,
+        n_active=result.n_active,
+        n_directions=result.n_directions,
+        first_layer_change=result.first_layer_change,
+        converged=result.stop_reason == "fitted",
+        steps=result.steps,
+        wall_time=result.wall_time_s,
+    )
+    data_vars.update(values)
+    data_vars["neuron_mass"] = (
+        ("neuron",),
+        training.neuron_masses(theta, outgoing).numpy(),  # (width,)
+        {"description": "first-layer neuron masses m_h = |w_h| |theta_h|", "units": "1"},
+    )
+    for i, (name, description) in enumerate(HISTORY):
+        data_vars[name] = (("record",), history[:, i], {"description": description})
+    attrs = _attrs(params, data) | stability_attrs
+    attrs.update(
+        stop_reason=result.stop_reason,
+        evaluations=result.evaluations,
+        rejected=result.rejected,
+        resumed_from_step=-1 if result.resumed_from_step is None else result.resumed_from_step,
+        device=str(net.device),
+        spec=json.dumps(dataclasses.asdict(spec), sort_keys=True),
+    )
+    return xr.Dataset(data_vars, attrs=attrs)
+
+
+def svc_run(params: dict, *, allow_download: bool = False) -> xr.Dataset:
+    """Fit one kernel SVC regime on one (data set, n, seed); score and stability."""
+    from . import svc  # scikit-learn: not imported by network runs on file-based data sets
+
+    data = load(params, allow_download)
+    regime = params["regime_spec"]
+    start = time.perf_counter()
+    model = svc.fit_kernel_svc(regime["kernel"], data.x_train, data.y_train, C=regime["C"])
+    wall = time.perf_counter() - start
+    values, stability_attrs = stability(
+        model.decision_function, data, params["stability"], params["seed"]
+    )
+    data_vars = scalars(
+        test_error=error_rate(model.decision_function(data.x_test), data.y_test),
+        train_error=error_rate(model.decision_function(data.x_train), data.y_train),
+        n_support=model.n_support,
+        converged=model.svc.fit_status_ == 0,
+        steps=np.sum(model.svc.n_iter_),
+        wall_time=wall,
+    )
+    data_vars.update(values)
+    return xr.Dataset(data_vars, attrs=_attrs(params, data) | stability_attrs)
