@@ -152,7 +152,7 @@ def test_schema_rejects(section):
 def test_presets_validate():
     preset = yaml.safe_load(PRESET.read_text())
     validated(preset["images"])
-    default = yaml.safe_load((REPO / "config" / "images-default-section.yaml").read_text())
+    default = yaml.safe_load((REPO / "config.yaml").read_text())
     validated(default["images"])
 
 
