@@ -38,9 +38,6 @@ def _run(args) -> None:
     if regime["kind"] == "kernel":
         ds = runs.kernel_run(regime, train, test, args.threads)
     elif regime["kind"] == "network":
-        import torch
-
-        torch.set_num_threads(args.threads)
         ds = runs.network_run(
             {k: v for k, v in regime.items() if k != "kind"},
             p["measures"],
@@ -67,12 +64,12 @@ def _aggregate(args) -> None:
     log.info("wrote %s from %d runs", args.out, len(args.runs))
 
 
-def write_csv(rows: list[dict], path: str | Path) -> None:
-    """Rows as CSV, floats with 4 decimals (NaN as 'nan')."""
+def write_csv(rows: list[dict], path: str | Path, fields: list[str] | None = None) -> None:
+    """Rows as CSV with columns `fields` (default: the first row's keys), floats with 4 decimals."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["target", "d", "regime"])
+        writer = csv.DictWriter(f, fieldnames=fields or list(rows[0]))
         writer.writeheader()
         for row in rows:
             writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
@@ -117,17 +114,51 @@ def _plot(args) -> None:
     log.info("wrote %s", ", ".join(map(str, paths)))
 
 
+def add_step(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    """A step's subcommand, with the arguments every step takes."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--params", type=json.loads, required=True, help="canonical JSON parameters")
+    p.add_argument("--log", help="append the log to this file (and to stderr)")
+    p.add_argument("--threads", type=int, default=1, help="threads (the rule's threads)")
+    p.set_defaults(func=func)
+    return p
+
+
+def run_step(args: argparse.Namespace, torch_steps: tuple[str, ...] = ()) -> None:
+    """Log to stderr and --log, limit threads, run the step; on failure log what failed and exit 1."""
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if args.log:
+        Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(args.log))
+    logging.basicConfig(
+        level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    # As many threads as the rule reserved: Snakemake fills the cores with parallel jobs, and on
+    # small problems extra intra-op threads only add synchronisation (30x slower measured on a
+    # loaded 2-core machine).
+    threadpoolctl.threadpool_limits(args.threads)
+    if args.step in torch_steps:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        args.func(args)
+    except Exception:
+        log.exception(
+            "step %s failed (output %s) with params %s",
+            args.step,
+            getattr(args, "out", "-"),
+            store.canonical_json(args.params),
+        )
+        raise SystemExit(1) from None
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="sparsefeatures", description=__doc__)
     sub = main.add_subparsers(dest="step", required=True)
 
     def step(name, func, help):
-        p = sub.add_parser(name, help=help)
-        p.add_argument("--params", type=json.loads, required=True, help="canonical JSON parameters")
-        p.add_argument("--log", help="append the log to this file (and to stderr)")
-        p.add_argument("--threads", type=int, default=1, help="threads (the rule's threads)")
-        p.set_defaults(func=func)
-        return p
+        return add_step(sub, name, func, help)
 
     p = step("dataset", _dataset, "draw one split of a sphere dataset")
     p.add_argument("--out", required=True)
@@ -153,26 +184,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-    handlers = [logging.StreamHandler(sys.stderr)]
-    if args.log:
-        Path(args.log).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(args.log))
-    logging.basicConfig(
-        level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(message)s"
-    )
-    # As many BLAS threads as the rule reserved: Snakemake fills the cores with parallel jobs.
-    threadpoolctl.threadpool_limits(args.threads)
-    try:
-        args.func(args)
-    except Exception:
-        log.exception(
-            "step %s failed (output %s) with params %s",
-            args.step,
-            getattr(args, "out", "-"),
-            store.canonical_json(args.params),
-        )
-        raise SystemExit(1) from None
+    run_step(parser().parse_args(argv), torch_steps=("run",))
 
 
 if __name__ == "__main__":

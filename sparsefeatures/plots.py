@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 
-def _mean_and_sem(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mean_and_sem(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error over the last axis, ignoring missing runs (NaN)."""
     count = np.sum(np.isfinite(values), axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -43,7 +43,7 @@ def power_law_figure(
     n = curves["n"].values.astype(float)
     for i, regime in enumerate(curves["regime"].values):
         color = f"C{i}"
-        mean, sem = _mean_and_sem(curves.sel(regime=regime).transpose("n", "seed").values)
+        mean, sem = mean_and_sem(curves.sel(regime=regime).transpose("n", "seed").values)
         ok = np.isfinite(mean) & (mean > 0)
         if not ok.any():
             continue

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import os
-import sys
 from pathlib import Path
 
-import threadpoolctl
-
 from .. import store
+from ..cli import add_step, run_step, write_csv
 from . import steps
 
 log = logging.getLogger("sparsefeatures")
@@ -86,16 +83,8 @@ def _aggregate(args) -> None:
 
 def _exponents(args) -> None:
     rows = steps.exponents_table(store.read(args.errors), args.params["fit"])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(steps.EXPONENT_FIELDS))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
-            )
-    log.info("wrote %s (%d fits)", out, len(rows))
+    write_csv(rows, args.out, list(steps.EXPONENT_FIELDS))
+    log.info("wrote %s (%d fits)", args.out, len(rows))
 
 
 def read_exponents(path: str | Path) -> list[dict]:
@@ -127,12 +116,7 @@ def parser() -> argparse.ArgumentParser:
     sub = main.add_subparsers(dest="step", required=True)
 
     def step(name, func, help):
-        p = sub.add_parser(name, help=help)
-        p.add_argument("--params", type=json.loads, required=True, help="canonical JSON parameters")
-        p.add_argument("--log", help="append the log to this file (and to stderr)")
-        p.add_argument("--threads", type=int, default=1, help="threads (the rule's threads)")
-        p.set_defaults(func=func)
-        return p
+        return add_step(sub, name, func, help)
 
     p = step("train", _train, "train one network regime on one (data set, n, seed) and score it")
     p.add_argument("--out", required=True)
@@ -155,27 +139,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-    handlers = [logging.StreamHandler(sys.stderr)]
-    if args.log:
-        Path(args.log).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(args.log))
-    logging.basicConfig(
-        level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(message)s"
-    )
-    # As many threads as the rule reserved: Snakemake fills the cores with parallel jobs, and on
-    # small problems extra intra-op threads only add synchronisation (30x slower measured on a
-    # loaded 2-core machine). Torch's own pool is set where torch is imported.
-    threadpoolctl.threadpool_limits(args.threads)
-    if args.step in ("train", "svc"):
-        import torch
-
-        torch.set_num_threads(args.threads)
-    try:
-        args.func(args)
-    except Exception:
-        log.exception("step %s failed with params %s", args.step, store.canonical_json(args.params))
-        raise SystemExit(1) from None
+    run_step(parser().parse_args(argv), torch_steps=("train", "svc"))
 
 
 if __name__ == "__main__":

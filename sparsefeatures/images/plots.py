@@ -18,15 +18,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-
-def mean_and_sem(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard error over the last axis, ignoring missing runs (NaN); NaN where none."""
-    count = np.sum(np.isfinite(values), axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(values, axis=-1) / count
-        var = np.nansum((values - mean[..., None]) ** 2, axis=-1) / np.maximum(count - 1, 1)
-        sem = np.sqrt(var / count)
-    return mean, sem
+from ..plots import mean_and_sem  # noqa: E402
 
 
 def interval(row: dict) -> str:
