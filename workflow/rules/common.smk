@@ -13,8 +13,12 @@ validate(config, "../schemas/config.schema.yaml")
 
 # Steps run as `python -m sparsefeatures.cli`: the environment that runs Snakemake (where the package
 # is installed) comes first on PATH, so an unactivated `.venv/bin/snakemake` works too. Under
-# `--sdm conda`, the rule's environment is activated after this and takes precedence.
-os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")]))
+# `--sdm conda`, the rule's environment (envs/, the pinned dependencies) is activated after this and
+# takes precedence; the package itself is then found through PYTHONPATH, this checkout's copy.
+os.environ.update(
+    PATH=os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")]),
+    PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.getenv("PYTHONPATH", "")])),
+)
 
 SPHERE = config["sphere"]
 TRAINING = config["training"]
