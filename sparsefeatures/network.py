@@ -350,25 +350,16 @@ class _Stepper:
         spec = self.spec
         self.raw_gradients()
         theta_t, w, g_t, gw = self.theta_t, self.w, self.g_t, self.gw
-        if spec.scaling == "mean_field":
+        mean_field = spec.scaling == "mean_field"
+        if mean_field:
             g_t.addcmul_(theta_t, gw, value=-1.0)  # tangent part: g - theta (theta . g)
-            if spec.conic:
-                torch.sign(w, out=self.sw)
-                g_t.mul_(self.sw)  # grad / |w_h| removes the factor w_h up to its sign
-                theta_t.add_(g_t, alpha=-self.k)
-                # w <- w - |w| (k gw + k_pen sign w) = w - k |w| gw - k_pen w
-                gw.mul_(w.abs())
-                w.mul_(1.0 - self.k_pen).add_(gw, alpha=-self.k)
-            else:
-                g_t.mul_(w)
-                theta_t.add_(g_t, alpha=-self.k)
-                if self.k_pen:
-                    torch.sign(w, out=self.sw)
-                    w.add_(self.sw, alpha=-self.k_pen)
-                w.add_(gw, alpha=-self.k)
-            # (torch.linalg.vector_norm along dim 0 is ~20x slower than this on the CPU)
-            torch.linalg.vecdot(theta_t, theta_t, dim=0, out=self.sw)
-            theta_t.mul_(self.sw.rsqrt_())
+        if spec.conic:  # mean field only (NetworkSpec checks)
+            torch.sign(w, out=self.sw)
+            g_t.mul_(self.sw)  # grad / |w_h| removes the factor w_h up to its sign
+            theta_t.add_(g_t, alpha=-self.k)
+            # w <- w - |w| (k gw + k_pen sign w) = w - k |w| gw - k_pen w
+            gw.mul_(w.abs())
+            w.mul_(1.0 - self.k_pen).add_(gw, alpha=-self.k)
         else:
             g_t.mul_(w)
             theta_t.add_(g_t, alpha=-self.k)
@@ -376,6 +367,10 @@ class _Stepper:
                 torch.sign(w, out=self.sw)
                 w.add_(self.sw, alpha=-self.k_pen)
             w.add_(gw, alpha=-self.k)
+        if mean_field:
+            # Back onto the sphere. (vector_norm along dim 0 is ~20x slower than this on the CPU.)
+            torch.linalg.vecdot(theta_t, theta_t, dim=0, out=self.sw)
+            theta_t.mul_(self.sw.rsqrt_())
 
     def params(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Current (theta (H, d), w (H,)) as float64 CPU copies."""
