@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from .slurm_cluster import slurm_cluster  # noqa: F401  (session fixture: the local SLURM cluster)
@@ -60,6 +61,22 @@ def tiny_sphere_config(**overrides) -> dict:
     }
     sphere.update(overrides)
     return {"sphere": sphere}
+
+
+def sphere_points(n: int, d: int, seed: int) -> torch.Tensor:
+    """n points (n, d) uniform on S^{d-1}, float64, from a torch generator seeded by seed."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: tiny problems only lose to threading, badly on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

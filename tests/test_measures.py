@@ -17,6 +17,8 @@ from sparsefeatures.measures import (
     theta_displacement,
 )
 
+from .conftest import sphere_points
+
 # Exact arithmetic up to float64 rounding.
 ATOL = 1e-12
 # Monte-Carlo estimate of the rotation stability of a linear function with M_TEST points: the
@@ -25,19 +27,7 @@ M_TEST = 20_000
 MC_RTOL = 0.05
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tiny problems only lose to threading, badly on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def sphere_points(n: int, d: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g, dtype=torch.float64)
-    return x / x.norm(dim=1, keepdim=True)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def hand_built_network(seed: int = 0):

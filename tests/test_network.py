@@ -23,6 +23,8 @@ from sparsefeatures.network import (
     train,
 )
 
+from .conftest import sphere_points
+
 # Central finite differences in float64 with step EPS: truncation ~EPS^2, rounding ~1e-16/EPS.
 EPS = 1e-6
 GRAD_RTOL = 1e-6
@@ -40,19 +42,7 @@ GAP_RATIO = 5.0
 INIT_SEEDS = 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tiny problems only lose to threading, badly on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def sphere_points(n: int, d: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g, dtype=torch.float64)
-    return x / x.norm(dim=1, keepdim=True)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def reference_objective(spec, x, y, theta, w, theta0, w0) -> float:
