@@ -72,6 +72,13 @@ def test_tiny_sphere_pipeline_end_to_end(tmp_path, run_snakemake):
         for ext in ("png", "pdf"):
             assert (tmp_path / f"results/sphere/plots/{target}_d2.{ext}").stat().st_size > 1000
 
+    # The report holds every figure, each with its caption.
+    run_snakemake(tmp_path, config, "--report", str(tmp_path / "report.html"))
+    report = (tmp_path / "report.html").read_text()
+    for target in ("constant", "rough"):
+        assert f"{target}_d2.png" in report
+    assert "Test error of every regime against the training-set size" in report
+
 
 @pytest.mark.parametrize(
     ("sphere_overrides", "message"),
