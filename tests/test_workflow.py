@@ -204,3 +204,36 @@ def test_killed_training_job_resumes_from_its_checkpoint(tmp_path, run_snakemake
     np.testing.assert_array_equal(resumed["theta"].values, reference["theta"].values)
     np.testing.assert_array_equal(resumed["w"].values, reference["w"].values)
     assert float(resumed["test_mse"]) == float(reference["test_mse"])
+
+
+def test_diverging_run_fails_naming_the_run_and_its_parameters(tmp_path, caplog):
+    from sparsefeatures import cli, steps
+
+    spec = {"kind": "constant"}
+    for split, n in (("train", 16), ("test", 32)):
+        store.write(steps.dataset("constant", spec, 3, 0, split, n), tmp_path / f"{split}.zarr", {})
+    regime = TINY_NETWORK | {"lr": 1e6}  # far beyond the stable step
+    params = {
+        "regime_spec": regime,
+        "measures": {"rotation_angle": 0.1, "atom_threshold": 1e-3},
+        "seed": 0,
+    }
+    out = tmp_path / "runs/feature/n16/seed0.zarr"
+    args = [
+        "run",
+        "--params",
+        store.canonical_json(params),
+        "--train",
+        str(tmp_path / "train.zarr"),
+        "--test",
+        str(tmp_path / "test.zarr"),
+        "--out",
+        str(out),
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    assert exit_info.value.code == 1
+    assert not out.exists()
+    message = caplog.text
+    assert "TrainingDiverged" in message
+    assert str(out) in message and '"lr":1000000.0' in message
