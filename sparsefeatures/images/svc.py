@@ -37,8 +37,7 @@ def gram_matrix(kernel: str, x: torch.Tensor, z: torch.Tensor) -> np.ndarray:
     s = 1.0 / math.sqrt(x.shape[1])
     x = torch.as_tensor(x).detach().to("cpu", torch.float64) * s
     z = torch.as_tensor(z).detach().to("cpu", torch.float64) * s
-    k = kernels.gram(kernel, x, z)  # accepts CPU tensors
-    return k.numpy() if isinstance(k, torch.Tensor) else np.asarray(k, dtype=np.float64)
+    return kernels.gram(kernel, x, z)  # accepts CPU tensors, returns float64 numpy
 
 
 def fit_precomputed(
