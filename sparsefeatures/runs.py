@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -60,13 +59,7 @@ def network_run(
     y_test = test["y"].values
     checkpoint = None
     if checkpoint_dir is not None:
-        checkpoint_dir = Path(checkpoint_dir)
-        key = hashlib.sha256(store.canonical_json([regime, seed]).encode()).hexdigest()[:16]
-        checkpoint = checkpoint_dir / f"{key}.pt"
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        for stale in checkpoint_dir.glob("*.pt"):
-            if stale != checkpoint:
-                stale.unlink()
+        checkpoint = store.checkpoint_slot(checkpoint_dir, [regime, seed])
     result = network.train(
         x, y, spec, seed, checkpoint_path=checkpoint, checkpoint_every_s=checkpoint_every_s, log=log
     )

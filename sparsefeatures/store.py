@@ -110,6 +110,19 @@ def write(ds: xr.Dataset, path: str | os.PathLike, params: dict) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def checkpoint_slot(directory: str | os.PathLike, key) -> Path:
+    """The checkpoint file of a run in `directory`, named by a hash of `key` (what its trajectory
+    depends on), so that a checkpoint of other parameters is never resumed; those are removed."""
+    directory = Path(directory)
+    digest = hashlib.sha256(canonical_json(key).encode()).hexdigest()[:16]
+    path = directory / f"{digest}.pt"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.pt"):
+        if stale != path:
+            stale.unlink()
+    return path
+
+
 def read(path: str | os.PathLike) -> xr.Dataset:
     """Open a finished store (loaded in memory), or raise StoreError saying what is wrong with it."""
     path = Path(path)

@@ -22,7 +22,6 @@ squared changes of the same predictor, so its scale does not matter.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -117,13 +116,12 @@ def checkpoint_file(directory: str | Path, params: dict) -> Path:
 
     The caps (max_steps, max_wall_s) are left out, so that a rerun with a larger cap resumes where
     a capped run stopped; any other change gives another name, so a stale checkpoint is never
-    resumed (training would refuse it).
+    resumed (training would refuse it); other checkpoints in `directory` are removed.
     """
     key = {k: v for k, v in params.items() if k != "stability"}
     spec = params["regime_spec"]
     key["regime_spec"] = {k: v for k, v in spec.items() if k not in training._CAP_FIELDS}
-    digest = hashlib.sha256(store.canonical_json(key).encode()).hexdigest()[:16]
-    return Path(directory) / f"{digest}.pt"
+    return store.checkpoint_slot(directory, key)
 
 
 HISTORY = (
@@ -159,10 +157,6 @@ def train_run(
     path = None
     if checkpoint_dir is not None:
         path = checkpoint_file(checkpoint_dir, params)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob("*.pt"):
-            if stale != path:
-                stale.unlink()
     result = training.train(data.x_train, data.y_train, spec, params["seed"], path)
     if path is not None and result.stop_reason not in RESUMABLE:
         path.unlink(missing_ok=True)
