@@ -48,6 +48,17 @@ def snakemake(
     return result
 
 
+# A network regime that trains in about a second.
+TINY_NETWORK = {
+    "kind": "network",
+    "width": 50,
+    "penalty": 1e-3,
+    "max_steps": 300,
+    "check_every": 50,
+    "window": 100,
+}
+
+
 def tiny_sphere_config(**overrides) -> dict:
     """A sphere section that runs in seconds: d = 2, two n, two seeds, constant target, NTK."""
     sphere = {

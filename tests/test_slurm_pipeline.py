@@ -29,7 +29,7 @@ import yaml
 
 from sparsefeatures import store
 
-from .conftest import REPO, SNAKEMAKE, snakemake, tiny_sphere_config
+from .conftest import REPO, SNAKEMAKE, TINY_NETWORK, snakemake, tiny_sphere_config
 from .slurm_cluster import SlurmCluster
 
 pytestmark = pytest.mark.slow
@@ -47,14 +47,6 @@ PIPELINE_STATUS_S = 7
 TRAINING_STATUS_S = 4
 RUN_TIMEOUT_S = 240
 
-TINY_NETWORK = {
-    "kind": "network",
-    "width": 50,
-    "penalty": 1e-3,
-    "max_steps": 300,
-    "check_every": 50,
-    "window": 100,
-}
 # ~4 s of training on an idle core (~1 s per 15000 steps), checkpointed every ~0.1 s: long enough
 # to be cancelled once its first checkpoint is written.
 LONG_NETWORK = TINY_NETWORK | {

@@ -12,7 +12,7 @@ import yaml
 
 from sparsefeatures import kernels, network, sphere, store
 
-from .conftest import REPO, SNAKEMAKE, tiny_sphere_config
+from .conftest import REPO, SNAKEMAKE, TINY_NETWORK, tiny_sphere_config
 
 pytestmark = pytest.mark.slow
 
@@ -110,16 +110,6 @@ def test_schema_defaults_of_network_regimes_equal_the_network_spec():
     spec_defaults = {f.name: f.default for f in dataclasses.fields(network.NetworkSpec)}
     del spec_defaults["device"]  # a training setting (config `training.device`), not a regime's
     assert schema_defaults == spec_defaults
-
-
-TINY_NETWORK = {
-    "kind": "network",
-    "width": 50,
-    "penalty": 1e-3,
-    "max_steps": 300,
-    "check_every": 50,
-    "window": 100,
-}
 
 
 def test_network_regimes_through_the_pipeline(tmp_path, run_snakemake):
