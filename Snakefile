@@ -15,6 +15,10 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sphere.smk"
 include: "workflow/rules/images.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 localrules:
@@ -25,4 +29,5 @@ rule all:
     input:
         sphere_outputs(),
         images_outputs(),
+        report_outputs(),
     default_target: True

@@ -18,6 +18,7 @@ from pathlib import Path
 import threadpoolctl
 
 from . import steps, store
+from .steps import failed_runs
 
 log = logging.getLogger("sparsefeatures")
 
@@ -38,30 +39,46 @@ def _run(args) -> None:
     if regime["kind"] == "kernel":
         ds = runs.kernel_run(regime, train, test, args.threads)
     elif regime["kind"] == "network":
-        ds = runs.network_run(
-            {k: v for k, v in regime.items() if k != "kind"},
-            p["measures"],
-            train,
-            test,
-            p["seed"],
-            device=os.environ.get("SPARSEFEATURES_DEVICE", "auto"),
-            checkpoint_dir=args.checkpoint_dir,
-            checkpoint_every_s=float(os.environ.get("SPARSEFEATURES_CHECKPOINT_SECONDS", 300)),
-            log=log.info,
-        )
+        from .network import TrainingDiverged
+
+        try:
+            ds = runs.network_run(
+                {k: v for k, v in regime.items() if k != "kind"},
+                p["measures"],
+                train,
+                test,
+                p["seed"],
+                device=os.environ.get("SPARSEFEATURES_DEVICE", "auto"),
+                checkpoint_dir=args.checkpoint_dir,
+                checkpoint_every_s=float(os.environ.get("SPARSEFEATURES_CHECKPOINT_SECONDS", 300)),
+                log=log.info,
+            )
+        except TrainingDiverged as err:
+            # A diverging run is a result of its parameters, not a crash: recording it lets the
+            # rest of the sweep go on and the aggregate show the run as missing, with the reason.
+            store.write_failure(args.out, p, str(err))
+            log.warning(
+                "run %s FAILED: %s; recorded as a failed store (params %s)",
+                args.out,
+                err,
+                store.canonical_json(p),
+            )
+            return
     else:
         raise ValueError(f"run {args.out}: unknown regime kind {regime['kind']!r}")
     store.write(ds, args.out, p)
-    log.info(
-        "wrote %s: test_mse=%.4g train_mse=%.4g", args.out, float(ds.test_mse), float(ds.train_mse)
-    )
+    log.info("run %s done: %s", args.out, steps.run_summary(ds))
 
 
 def _aggregate(args) -> None:
     p = args.params
     runs = (store.read(path) for path in args.runs)
-    store.write(steps.aggregate(runs, p["grid"]), args.out, p)
-    log.info("wrote %s from %d runs", args.out, len(args.runs))
+    errors = steps.aggregate(runs, p["grid"])
+    store.write(errors, args.out, p)
+    failed = failed_runs(errors)
+    log.info("wrote %s from %d runs, %d of them failed", args.out, len(args.runs), len(failed))
+    for run in failed:
+        log.warning("failed run (NaN in the aggregate): %s", store.canonical_json(run))
 
 
 def write_csv(rows: list[dict], path: str | Path, fields: list[str] | None = None) -> None:
@@ -112,6 +129,34 @@ def _plot(args) -> None:
         store.read(args.errors), read_csv(args.fits), p["target"], p["d"], p["fit"]["points"], paths
     )
     log.info("wrote %s", ", ".join(map(str, paths)))
+
+
+def _report_exponents(args) -> None:
+    from . import report
+
+    html = report.exponents_page(args.sphere, args.atoms, args.images, args.params["name"])
+    write_text(html, args.out)
+    log.info("wrote %s", args.out)
+
+
+def _report_statistics(args) -> None:
+    from . import report
+
+    settings = {}
+    if args.sphere:
+        dims = ("target", "d", "regime")
+        settings["Sphere"] = (store.read(args.sphere), dims, Path(args.benchmarks) / "sphere")
+    if args.images:
+        dims = ("dataset", "regime")
+        settings["Images"] = (store.read(args.images), dims, Path(args.benchmarks) / "images")
+    write_text(report.statistics_page(settings, args.params["name"]), args.out)
+    log.info("wrote %s", args.out)
+
+
+def write_text(text: str, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def add_step(sub, name: str, func, help: str) -> argparse.ArgumentParser:
@@ -180,6 +225,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--errors", required=True)
     p.add_argument("--fits", required=True, help="exponents.csv or atoms.csv")
     p.add_argument("--out", nargs="+", required=True)
+    p = step("report-exponents", _report_exponents, "the report's table of exponents (HTML)")
+    p.add_argument("--sphere", help="sphere exponents.csv")
+    p.add_argument("--atoms", help="sphere atoms.csv")
+    p.add_argument("--images", help="images exponents.csv")
+    p.add_argument("--out", required=True)
+    p = step("report-statistics", _report_statistics, "the report's run statistics (HTML)")
+    p.add_argument("--sphere", help="sphere errors.zarr")
+    p.add_argument("--images", help="images errors.zarr")
+    p.add_argument("--benchmarks", default="results/benchmarks", help="Snakemake benchmark files")
+    p.add_argument("--out", required=True)
     return main
 
 

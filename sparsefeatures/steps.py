@@ -7,6 +7,7 @@ torch, are in `runs.py`, so that these steps start fast.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import numpy as np
@@ -79,30 +80,73 @@ def scalars(**values: float) -> xr.Dataset:
     )
 
 
-def aggregate(
-    run_stores: Iterable[xr.Dataset], grid: dict[str, list], variables: dict = RUN_VARIABLES
+FAILED = (
+    "failed",
+    (
+        "1 if the run failed (its training diverged, say): its measurements are NaN and the "
+        "reason is in the attribute failed_runs; 0 for a run with results; NaN where absent",
+        "1",
+    ),
+)
+
+
+def run_summary(ds: xr.Dataset) -> str:
+    """One line saying how a run ended, for the job's log and the console."""
+    parts = [f"test_mse={float(ds.test_mse):.4g}", f"train_mse={float(ds.train_mse):.4g}"]
+    if "steps" in ds:
+        stop = ds.attrs.get("stop_reason", "")
+        state = "converged" if float(ds.converged) else "NOT converged"
+        parts.append(f"{state} ({stop}) after {int(ds.steps)} steps")
+    parts.append(f"fit {float(ds.wall_time):.1f} s")
+    return ", ".join(parts)
+
+
+def aggregate_runs(
+    run_stores: Iterable[xr.Dataset],
+    grid: dict[str, list],
+    variables: dict,
+    dims: tuple[str, ...],
 ) -> xr.Dataset:
-    """Combine per-run stores into arrays over (target, d, regime, n, seed); NaN where absent.
+    """Combine per-run stores into arrays over `dims`; NaN where a run is absent or failed.
 
     `grid` lists the coordinate values of each dimension (from the config); each store's own
-    parameters say where it belongs, so the order of `run_stores` does not matter.
+    parameters say where it belongs, so the order of `run_stores` does not matter. Failed runs
+    (store.failure_of) are marked in `failed` and listed with their reasons in the attribute
+    `failed_runs` (JSON list).
     """
-    dims = ("target", "d", "regime", "n", "seed")
     shape = tuple(len(grid[dim]) for dim in dims)
     index = {dim: {value: i for i, value in enumerate(grid[dim])} for dim in dims}
+    variables = variables | dict([FAILED])
     arrays = {name: np.full(shape, np.nan) for name in variables}
+    failures = []
     for ds in run_stores:
         params = store.params_of(ds)
         where = tuple(index[dim][params[dim]] for dim in dims)
+        reason = store.failure_of(ds)
+        arrays["failed"][where] = float(reason is not None)
+        if reason is not None:
+            failures.append({dim: params[dim] for dim in dims} | {"reason": reason})
+            continue
         for name in variables:
             if name in ds:
                 arrays[name][where] = float(ds[name])
-    coords = {dim: grid[dim] for dim in dims}
     data = {
         name: (dims, arrays[name], {"description": desc, "units": units})
         for name, (desc, units) in variables.items()
     }
-    out = xr.Dataset(data, coords=coords)
+    out = xr.Dataset(data, coords={dim: grid[dim] for dim in dims})
+    out.attrs["failed_runs"] = store.canonical_json(failures)
+    return out
+
+
+def failed_runs(errors: xr.Dataset) -> list[dict]:
+    """The failed runs of an aggregate: their coordinates and the reason."""
+    return json.loads(errors.attrs.get("failed_runs", "[]"))
+
+
+def aggregate(run_stores: Iterable[xr.Dataset], grid: dict[str, list]) -> xr.Dataset:
+    """The sphere runs over (target, d, regime, n, seed) (aggregate_runs)."""
+    out = aggregate_runs(run_stores, grid, RUN_VARIABLES, ("target", "d", "regime", "n", "seed"))
     out["n"].attrs.update(description="training-set size")
     out["d"].attrs.update(description="input dimension (data on S^{d-1})")
     out["seed"].attrs.update(description="seed of the data (and of the network initialisation)")
@@ -129,7 +173,8 @@ def exponents_table(errors: xr.Dataset, targets: dict, regimes: dict, fit: dict)
         for d in errors["d"].values:
             for regime in errors["regime"].values:
                 curve = errors["test_mse"].sel(target=target, d=d, regime=regime)  # (n, seed)
-                if curve.isnull().all():
+                tried = errors["failed"].sel(target=target, d=d, regime=regime).notnull()
+                if not tried.any():
                     continue  # the regime does not run on this target
                 beta, low, high = _fit(curve, fit)
                 kernel = theory_kernel(regimes[str(regime)])
@@ -155,7 +200,8 @@ def atoms_table(errors: xr.Dataset, regimes: dict, fit: dict) -> list[dict]:
         for d in errors["d"].values:
             for regime in networks:
                 curve = errors["n_atoms"].sel(target=target, d=d, regime=regime)  # (n, seed)
-                if curve.isnull().all():
+                tried = errors["failed"].sel(target=target, d=d, regime=regime).notnull()
+                if not tried.any():
                     continue  # the regime does not run on this target
                 beta, low, high = _fit(curve, fit)
                 row = {"target": str(target), "d": int(d), "regime": str(regime)}

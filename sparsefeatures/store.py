@@ -5,7 +5,9 @@ Every store carries in its attributes:
 - `provenance`: package versions, the code version (a hash of this package's source files, plus the
   git commit when run from a checkout), host and time;
 - `format_version`: bumped when the layout changes, so a store from an incompatible version is refused;
-- `complete`: written last, after every array; a store without it is an interrupted write.
+- `complete`: written last, after every array; a store without it is an interrupted write;
+- `failure` (only on a run that could not produce a result, a diverging training say): why. Such a
+  store holds no measurements; the aggregate counts the run as missing and keeps the reason.
 
 Stores are written to a temporary sibling folder and renamed into place, so a crash (or a full disk)
 leaves at worst a `.tmp-*` folder, never a store at the final path.
@@ -108,6 +110,16 @@ def write(ds: xr.Dataset, path: str | os.PathLike, params: dict) -> None:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_failure(path: str | os.PathLike, params: dict, reason: str) -> None:
+    """Record at path that the run of `params` failed, and why, as a store with no measurements."""
+    write(xr.Dataset(attrs={"failure": reason}), path, params)
+
+
+def failure_of(ds: xr.Dataset) -> str | None:
+    """Why the run of a store failed, or None for a store with results."""
+    return ds.attrs.get("failure")
 
 
 def checkpoint_slot(directory: str | os.PathLike, key) -> Path:

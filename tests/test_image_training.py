@@ -237,3 +237,18 @@ def test_count_directions():
     torch.testing.assert_close(masses, outgoing.abs() * theta.norm(dim=1))
     assert training.count_directions(theta, masses, 1e-2, 0.99) == (7, 4)
     assert training.count_directions(theta, masses, 0.0, 0.99) == (12, 9)
+
+
+def test_progress_lines_at_the_configured_rate(digits, monkeypatch):
+    lines = []
+    spec = small_spec(max_steps=30)
+    training.train(digits.x_train, digits.y_train, spec, seed=0, log=lines.append)
+    assert lines == []  # a run shorter than LOG_EVERY_S says nothing until its result
+
+    monkeypatch.setattr(training, "LOG_EVERY_S", 0.0)  # a line after every iteration
+    result = training.train(digits.x_train, digits.y_train, spec, seed=0, log=lines.append)
+    assert 0 < len(lines) <= result.evaluations
+    words = lines[-1].split()
+    assert words[0] == "step" and words[1].endswith(f"/{spec.max_steps}")
+    assert "loss" in words and "fitted" in words and "steps/s," in words
+    assert lines[-1].endswith(" s left")

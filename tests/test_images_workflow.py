@@ -285,3 +285,22 @@ def test_fashion_mnist_preset_end_to_end(tmp_path):
         for ext in ("png", "pdf"):
             path = tmp_path / "results" / "images" / "plots" / f"fashion-mnist_{figure}.{ext}"
             assert path.stat().st_size > 0, path
+
+    # The report: every figure and table of the run, in its setting's category, with its caption
+    # naming the configuration.
+    report_path = tmp_path / "report.html"
+    proc = subprocess.run([*cmd, "--report", str(report_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    report = report_path.read_text()
+    made = [*(tmp_path / "results").rglob("*.png"), *(tmp_path / "results/report").glob("*.html")]
+    assert len(made) == 3 + 1 + 2  # image figures, the sphere's learning curve, two tables
+    for path in made:
+        assert path.name in report, f"{path.name} is not in the report"
+    for category in ("Sphere", "Images", "Summary"):
+        assert f'"{category}"' in report
+    assert "Relative stability R_f = D_f / G_f" in report
+    assert "Configuration test_config: n = 32, 64, 1 seeds" in report
+    tables = (tmp_path / "results/report/exponents.html").read_text()
+    assert "Images: test error ~ n^-beta" in tables and "fashion-mnist" in tables
+    statistics = (tmp_path / "results/report/run_statistics.html").read_text()
+    assert "<td class='text'>fashion-mnist / feature</td><td>2</td>" in statistics

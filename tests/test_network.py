@@ -304,6 +304,21 @@ def test_loss_is_logged_on_a_geometric_grid():
     assert np.all(np.diff(result.loss) < 0)  # plain GD at a small step decreases it
 
 
+def test_progress_lines_at_checks_only(monkeypatch):
+    from sparsefeatures import network
+
+    monkeypatch.setattr(network, "LOG_EVERY_S", 0.0)  # a line at every check, not every step
+    spec = NetworkSpec(width=20, lr=0.1, max_steps=1000, rel_tol=0.0, check_every=100)
+    x, y = sphere_points(8, 3, 0), torch.ones(8, dtype=torch.float64)
+    lines = []
+    train(x, y, spec, seed=0, log=lines.append)
+    progress = [line for line in lines if line.startswith("step ")]
+    # Checks at 0, 100, ..., 1000: a line at each but the last (training stops there).
+    assert [line.split()[1] for line in progress] == [f"{s}/1000" for s in range(0, 1000, 100)]
+    assert all(" steps/s, at most " in line and line.endswith(" s left") for line in progress)
+    assert lines[-1].startswith("stopped at step 1000 (max_steps)")
+
+
 def test_float32_follows_float64():
     base = NetworkSpec(width=100, penalty=1e-4, lr=1.0, max_steps=500, rel_tol=0.0)
     x, y = sphere_points(16, 3, 0), torch.ones(16, dtype=torch.float64)

@@ -4,13 +4,14 @@ import csv
 import dataclasses
 import math
 import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 import yaml
 
-from sparsefeatures import kernels, network, sphere, store
+from sparsefeatures import kernels, network, sphere, steps, store
 
 from .conftest import REPO, SNAKEMAKE, TINY_NETWORK, tiny_sphere_config
 
@@ -93,6 +94,7 @@ def test_tiny_sphere_pipeline_end_to_end(tmp_path, run_snakemake):
         ),
         ({"targets": {"t": {"kind": "teacher", "width": 0}}}, "0 is less than the minimum of 1"),
         ({"n_tset": 10}, "'n_tset' was unexpected"),
+        ({"regimes": {"f": {"kind": "network", "width": 0}}}, "0 is less than the minimum of 1"),
     ],
 )
 def test_invalid_config_fails_before_any_job(tmp_path, run_snakemake, sphere_overrides, message):
@@ -196,34 +198,43 @@ def test_killed_training_job_resumes_from_its_checkpoint(tmp_path, run_snakemake
     assert float(resumed["test_mse"]) == float(reference["test_mse"])
 
 
-def test_diverging_run_fails_naming_the_run_and_its_parameters(tmp_path, caplog):
-    from sparsefeatures import cli, steps
+def test_diverging_runs_are_recorded_as_failed_and_the_sweep_goes_on(tmp_path, run_snakemake):
+    """A regime whose training diverges (NaN) leaves failed stores naming the reason; the other
+    regimes, the aggregate, fits, plots and report tables are still made, with the failed runs
+    missing (NaN) rather than numbers, and listed in the run statistics and the summary."""
+    unstable = TINY_NETWORK | {"lr": 1e6}  # far beyond the stable step
+    config = tiny_sphere_config(
+        regimes={"ntk": {"kind": "kernel", "kernel": "ntk"}, "unstable": unstable}
+    )
+    result = run_snakemake(tmp_path, config)
+    assert "FAILED: training diverged" in result.stderr
 
-    spec = {"kind": "constant"}
-    for split, n in (("train", 16), ("test", 32)):
-        store.write(steps.dataset("constant", spec, 3, 0, split, n), tmp_path / f"{split}.zarr", {})
-    regime = TINY_NETWORK | {"lr": 1e6}  # far beyond the stable step
-    params = {
-        "regime_spec": regime,
-        "measures": {"rotation_angle": 0.1, "atom_threshold": 1e-3},
-        "seed": 0,
-    }
-    out = tmp_path / "runs/feature/n16/seed0.zarr"
-    args = [
-        "run",
-        "--params",
-        store.canonical_json(params),
-        "--train",
-        str(tmp_path / "train.zarr"),
-        "--test",
-        str(tmp_path / "test.zarr"),
-        "--out",
-        str(out),
-    ]
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(args)
-    assert exit_info.value.code == 1
-    assert not out.exists()
-    message = caplog.text
-    assert "TrainingDiverged" in message
-    assert str(out) in message and '"lr":1000000.0' in message
+    run = store.read(tmp_path / "results/sphere/runs/constant/d2/unstable/n16/seed1.zarr")
+    assert store.failure_of(run).startswith("training diverged at step")
+    assert store.params_of(run)["regime_spec"]["lr"] == 1e6
+    assert "test_mse" not in run
+
+    errors = store.read(tmp_path / "results/sphere/errors.zarr")
+    assert np.all(np.isnan(errors["test_mse"].sel(regime="unstable").values))
+    assert np.all(errors["failed"].sel(regime="unstable").values == 1)
+    assert np.all(errors["failed"].sel(regime="ntk").values == 0)
+    assert np.all(np.isfinite(errors["test_mse"].sel(regime="ntk").values))
+    failed = steps.failed_runs(errors)
+    assert sorted((r["n"], r["seed"]) for r in failed) == [(8, 0), (8, 1), (16, 0), (16, 1)]
+    assert all(r["regime"] == "unstable" and "diverged" in r["reason"] for r in failed)
+
+    with open(tmp_path / "results/sphere/exponents.csv") as f:
+        rows = {r["regime"]: r for r in csv.DictReader(f)}
+    assert math.isfinite(float(rows["ntk"]["beta"]))
+    assert math.isnan(float(rows["unstable"]["beta"]))  # present, but no number
+    statistics = (tmp_path / "results/report/run_statistics.html").read_text()
+    assert statistics.count("training diverged at step") == 4
+
+    summary = subprocess.run(
+        [sys.executable, "-m", "sparsefeatures.summary", "--results", str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "failed (4):" in summary
+    assert "unstable/n8/seed0.zarr: training diverged" in summary

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import store
 from ..cli import add_step, run_step, write_csv
+from ..steps import failed_runs
 from . import steps
 
 log = logging.getLogger("sparsefeatures")
@@ -33,6 +34,7 @@ def _train(args) -> None:
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every_s=float(os.environ.get("SPARSEFEATURES_CHECKPOINT_SECONDS", 300)),
         allow_download=args.allow_download,
+        log=log.info,
     )
     store.write(ds, args.out, p)
     log.info(
@@ -77,8 +79,12 @@ def _svc(args) -> None:
 def _aggregate(args) -> None:
     p = args.params
     runs = (store.read(path) for path in args.runs)
-    store.write(steps.aggregate(runs, p["grid"], p["kinds"]), args.out, p)
-    log.info("wrote %s from %d runs", args.out, len(args.runs))
+    errors = steps.aggregate(runs, p["grid"], p["kinds"])
+    store.write(errors, args.out, p)
+    failed = failed_runs(errors)
+    log.info("wrote %s from %d runs, %d of them failed", args.out, len(args.runs), len(failed))
+    for run in failed:
+        log.warning("failed run (NaN in the aggregate): %s", store.canonical_json(run))
 
 
 def _exponents(args) -> None:

@@ -145,6 +145,7 @@ def train_run(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every_s: float = 300.0,
     allow_download: bool = False,
+    log=None,
 ) -> xr.Dataset:
     """Train one network regime on one (data set, n, seed); score, sparsity and stability.
 
@@ -157,7 +158,7 @@ def train_run(
     path = None
     if checkpoint_dir is not None:
         path = checkpoint_file(checkpoint_dir, params)
-    result = training.train(data.x_train, data.y_train, spec, params["seed"], path)
+    result = training.train(data.x_train, data.y_train, spec, params["seed"], path, log=log)
     if path is not None and result.stop_reason not in RESUMABLE:
         path.unlink(missing_ok=True)
     net = result.network

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 import numpy as np
 import xarray as xr
 
-from .. import exponents, store
+from .. import exponents
+from ..steps import aggregate_runs
 
 # name -> (description, units) of every per-run scalar; the aggregate has one array of each over
 # (dataset, regime, n, seed), NaN where a regime does not define it or a run is missing.
@@ -82,20 +83,7 @@ def aggregate(
     `grid` lists each dimension's coordinates (from the config), `kinds` each regime's kind; each
     store's own parameters say where it belongs, so the order of `run_stores` does not matter.
     """
-    shape = tuple(len(grid[dim]) for dim in DIMS)
-    index = {dim: {value: i for i, value in enumerate(grid[dim])} for dim in DIMS}
-    arrays = {name: np.full(shape, np.nan) for name in RUN_VARIABLES}
-    for ds in run_stores:
-        params = store.params_of(ds)
-        where = tuple(index[dim][params[dim]] for dim in DIMS)
-        for name in RUN_VARIABLES:
-            if name in ds:
-                arrays[name][where] = float(ds[name])
-    data = {
-        name: (DIMS, arrays[name], {"description": desc, "units": units})
-        for name, (desc, units) in RUN_VARIABLES.items()
-    }
-    out = xr.Dataset(data, coords={dim: grid[dim] for dim in DIMS})
+    out = aggregate_runs(run_stores, grid, RUN_VARIABLES, DIMS)
     out = out.assign_coords(
         regime_kind=(
             "regime",

@@ -64,6 +64,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,8 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("auto", "cpu", "cuda")
 STOP_REASONS = ("fitted", "max_steps", "wall_time", "step_underflow")
 CHECKPOINT_VERSION = 1
+# Seconds of wall time between two progress lines sent to `log`.
+LOG_EVERY_S = 10.0
 
 # Fields that only cap or place the run: changing them does not change the trajectory, so a
 # checkpoint written under other values may be resumed.
@@ -352,12 +355,16 @@ def train(
     spec: ImageNetworkSpec | None = None,
     seed: int = 0,
     checkpoint_path: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train the network on inputs x (n, D) and labels y (n,) in {-1, +1} (module docstring).
 
-    spec defaults to ImageNetworkSpec(); the seed fixes the initial parameters.
+    spec defaults to ImageNetworkSpec(); the seed fixes the initial parameters. `log` receives a
+    progress line every LOG_EVERY_S seconds of wall time (step, loss, fitted fraction, steps/s and
+    the time left at most, by the step and wall-time caps).
     """
-    start = last_save = time.monotonic()  # wall time counts from here (initial evaluation included)
+    # Wall time counts from here (initial evaluation included).
+    start = last_save = last_log = time.monotonic()
     spec = ImageNetworkSpec() if spec is None else spec
     if x.ndim != 2 or y.shape != (x.shape[0],):
         raise ValueError(f"expected x (n, D) and y (n,), got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -427,6 +434,7 @@ def train(
     def train_loss() -> float:
         return float(smoothed_hinge(ys * out, spec.margin, spec.loss_sharpness).mean())
 
+    log_mark = step  # the step of the last progress line
     tolerance = 8 * torch.finfo(dtype).eps  # relative rounding allowed in "the loss did not go up"
     while True:
         fitted = fitted_now()
@@ -468,6 +476,19 @@ def train(
         else:
             dt /= spec.dt_shrink
             rejected += 1
+        if log is not None and time.monotonic() - last_log >= LOG_EVERY_S:
+            now = time.monotonic()
+            rate = (step - log_mark) / (now - last_log)
+            left = min(
+                (spec.max_steps - step) / max(rate, 1e-9),
+                spec.max_wall_s - (elapsed0 + now - start),
+            )
+            log(
+                f"step {step}/{spec.max_steps} loss {train_loss():.4e} fitted {fitted:.3f} "
+                f"(goal {spec.fitted_fraction}) dt {dt:.3g} {rate:.1f} steps/s, "
+                f"at most {max(left, 0):.0f} s left"
+            )
+            last_log, log_mark = now, step
         if path is not None and time.monotonic() - last_save >= spec.checkpoint_every_s:
             _save_checkpoint(path, checkpoint_state(elapsed0 + time.monotonic() - start))
             last_save = time.monotonic()

@@ -22,6 +22,9 @@ os.environ.update(
 
 SPHERE = config["sphere"]
 TRAINING = config["training"]
+# The configuration's name in the report: its `name`, else its file's name (e.g. sphere-d3).
+if "name" not in config:
+    config["name"] = Path(workflow.configfiles[-1]).stem if workflow.configfiles else "config"
 
 # Where and how networks train, not what they compute: passed through the environment, so that
 # changing them reruns nothing (a rule's params would).
@@ -60,6 +63,7 @@ CODE = {
     "aggregate": code_version("steps.py"),
     "exponents": code_version("steps.py", "exponents.py"),
     "plot": code_version("plots.py"),
+    "report": code_version("report.py"),
 }
 
 
@@ -326,3 +330,33 @@ def images_plot_params(w, figure):
     if figure == "sparsity":
         params["widths"] = {r: IMAGE_REGIMES[r]["width"] for r in IMAGE_NETWORK_REGIMES}
     return canonical(params)
+
+
+def report_params():
+    return canonical({"name": config["name"], "code": CODE["report"]})
+
+
+def report_exponents_inputs():
+    """The exponent tables that this config produces, by the flag that passes each to the step."""
+    inputs = {"sphere": rules.sphere_exponents.output.csv}
+    if network_targets():
+        inputs["atoms"] = rules.sphere_atoms.output.csv
+    if IMAGE_DATASETS:
+        inputs["images"] = rules.images_exponents.output.csv
+    return inputs
+
+
+def report_statistics_inputs():
+    inputs = {"sphere": rules.sphere_aggregate.output.store}
+    if IMAGE_DATASETS:
+        inputs["images"] = rules.images_aggregate.output.store
+    return inputs
+
+
+def input_flags(wildcards, input):
+    """`--name path` for each named input of a rule."""
+    return " ".join(f"--{name} {path}" for name, path in input.items())
+
+
+def report_outputs():
+    return [rules.report_exponents.output.html, rules.report_statistics.output.html]

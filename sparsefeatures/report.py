@@ -1,0 +1,292 @@
+"""Tables of the Snakemake report: the fitted exponents, and what the runs cost and how they ended.
+
+Each table is a small self-contained HTML page (Snakemake's report shows HTML results inline and
+offers CSV files only as downloads). Numbers come from the pipeline's own outputs: exponents.csv
+and atoms.csv, the aggregates errors.zarr (runs, convergence, failures, fit times), and the
+`benchmark:` files Snakemake writes for every run job (job wall time, CPU time, peak memory).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import itertools
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .steps import failed_runs
+
+STYLE = """
+body { font-family: sans-serif; font-size: 14px; margin: 1em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f0f0f0; }
+td.text, th.text { text-align: left; }
+caption { text-align: left; font-weight: bold; padding-bottom: 4px; }
+"""
+
+
+def page(title: str, body: list[str]) -> str:
+    """A self-contained HTML page."""
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n<h2>{html.escape(title)}</h2>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def html_table(caption: str, header: list[str], rows: Iterable[list], text_columns: int) -> str:
+    """A table whose first `text_columns` columns are left-aligned text, the others numbers."""
+
+    def cell(tag: str, i: int, value) -> str:
+        align = " class='text'" if i < text_columns else ""
+        return f"<{tag}{align}>{html.escape(str(value))}</{tag}>"
+
+    lines = [f"<table><caption>{html.escape(caption)}</caption><tr>"]
+    lines.append("".join(cell("th", i, h) for i, h in enumerate(header)) + "</tr>")
+    for row in rows:
+        lines.append("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+def number(value, digits: int = 2) -> str:
+    """A float with `digits` decimals; '-' for a missing value (empty or NaN)."""
+    if value in ("", None):
+        return "-"
+    value = float(value)
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def interval(low, high) -> str:
+    return "-" if number(low) == "-" else f"[{number(low)}, {number(high)}]"
+
+
+def read_rows(path: str | Path | None) -> list[dict]:
+    if path is None:
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def exponents_page(
+    sphere: str | Path | None, atoms: str | Path | None, images: str | Path | None, name: str
+) -> str:
+    """The exponents of every learning curve (and of the atoms' growth), theory beside them."""
+    body = [
+        f"<p>Configuration <b>{html.escape(name)}</b>. Fits on the largest n; 95% bootstrap "
+        "intervals over seeds; '-' where a fit is undefined (no kernel theory for feature "
+        "learning, fewer than two usable n).</p>"
+    ]
+    rows = read_rows(sphere)
+    if rows:
+        body.append(
+            html_table(
+                "Sphere: test MSE ~ n^-beta",
+                ["target", "d", "regime", "beta", "95% interval", "theory"],
+                (
+                    [
+                        r["target"],
+                        r["d"],
+                        r["regime"],
+                        number(r["beta"]),
+                        interval(r["beta_low"], r["beta_high"]),
+                        number(r["beta_theory"]),
+                    ]
+                    for r in rows
+                ),
+                text_columns=3,
+            )
+        )
+    rows = read_rows(atoms)
+    if rows:
+        body.append(
+            html_table(
+                "Sphere: number of atoms ~ n^slope",
+                ["target", "d", "regime", "slope", "95% interval"],
+                (
+                    [
+                        r["target"],
+                        r["d"],
+                        r["regime"],
+                        number(r["slope"]),
+                        interval(r["slope_low"], r["slope_high"]),
+                    ]
+                    for r in rows
+                ),
+                text_columns=3,
+            )
+        )
+    rows = read_rows(images)
+    if rows:
+        body.append(
+            html_table(
+                "Images: test error ~ n^-beta",
+                ["dataset", "regime", "beta", "95% interval", "fitted on n"],
+                (
+                    [
+                        r["dataset"],
+                        r["regime"],
+                        number(r["beta"]),
+                        interval(r["beta_low"], r["beta_high"]),
+                        f"{r['points']} largest",
+                    ]
+                    for r in rows
+                ),
+                text_columns=2,
+            )
+        )
+    return page("Learning-curve exponents", body)
+
+
+BENCHMARK_COLUMNS = ("s", "cpu_time", "max_rss")  # wall s, CPU s, peak resident memory MB
+
+
+def read_benchmark(path: Path) -> dict[str, float]:
+    """The first row of a Snakemake benchmark file: {'s', 'cpu_time', 'max_rss'} (NaN if '-')."""
+    with open(path, newline="") as f:
+        row = next(csv.DictReader(f, delimiter="\t"))
+    out = {}
+    for key in BENCHMARK_COLUMNS:
+        try:
+            out[key] = float(row[key])
+        except (KeyError, TypeError, ValueError):
+            out[key] = math.nan
+    return out
+
+
+def path_part(dim: str, value) -> str:
+    """How a coordinate is spelt in the pipeline's paths (d3, n64, seed0, constant)."""
+    return f"{dim}{value}" if dim in ("d", "n", "seed") else str(value)
+
+
+def benchmarks_by_group(root: Path, groups: set[tuple], n_seed_parts: set[str]) -> dict:
+    """Benchmark files under root, keyed by their group: the path parts before n{n}/seed{seed}.
+
+    Only files of the given groups and n, seed values count: a results folder can keep the
+    benchmarks of runs from an earlier config. SVC jobs cover every n: their files are seed{seed}.
+    """
+    out: dict[tuple, list[dict]] = {}
+    width = len(next(iter(groups), ()))
+    for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
+        parts = path.relative_to(root).with_suffix("").parts
+        group, rest = parts[:width], parts[width:]
+        if group in groups and rest and all(part in n_seed_parts for part in rest):
+            out.setdefault(group, []).append(read_benchmark(path))
+    return out
+
+
+def _count(values: np.ndarray, value: float) -> int:
+    return int(np.sum(values == value))
+
+
+def statistics_rows(errors: xr.Dataset, group_dims: tuple[str, ...], benchmarks: dict) -> list:
+    """One row per group of runs: runs, converged, not converged, failed, fit and job times."""
+    rows = []
+    totals = np.zeros(7)
+    peak = 0.0
+    for key in itertools.product(*(errors[dim].values for dim in group_dims)):
+        sel = {dim: value for dim, value in zip(group_dims, key, strict=True)}
+        cell = errors.sel(sel)
+        tried = cell["failed"].notnull().values
+        if not tried.any():
+            continue  # a regime that does not run on this target
+        converged = cell["converged"].values if "converged" in cell else np.full(tried.shape, 0)
+        jobs = benchmarks.get(tuple(path_part(d, k) for d, k in sel.items()), [])
+        job_s = sum(b["s"] for b in jobs)
+        cpu_s = sum(b["cpu_time"] for b in jobs if math.isfinite(b["cpu_time"]))
+        rss = max((b["max_rss"] for b in jobs if math.isfinite(b["max_rss"])), default=math.nan)
+        figures = np.array(
+            [
+                tried.sum(),
+                _count(converged, 1.0),
+                _count(converged, 0.0),
+                _count(cell["failed"].values, 1.0),
+                float(np.nansum(cell["wall_time"].values)),
+                job_s,
+                cpu_s,
+            ]
+        )
+        totals += figures
+        peak = max(peak, rss) if math.isfinite(rss) else peak
+        rows.append([" / ".join(str(k) for k in key), *format_figures(figures, rss)])
+    if rows:
+        rows.append(["all", *format_figures(totals, peak)])
+    return rows
+
+
+def format_figures(figures: np.ndarray, rss: float) -> list[str]:
+    runs, conv, notconv, failed, fit_s, job_s, cpu_s = figures
+    return [
+        f"{runs:.0f}",
+        f"{conv:.0f}",
+        f"{notconv:.0f}",
+        f"{failed:.0f}",
+        duration(fit_s),
+        duration(job_s),
+        duration(cpu_s),
+        number(rss, 0),
+    ]
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def statistics_page(
+    settings: dict[str, tuple[xr.Dataset, tuple[str, ...], Path]], name: str
+) -> str:
+    """How many runs, how they ended and what they cost, per setting and group of runs.
+
+    `settings` maps a setting's title to (its aggregate, the dimensions that make a group of runs,
+    the folder of its benchmark files).
+    """
+    header = [
+        "runs",
+        "converged",
+        "not converged",
+        "failed",
+        "fit time",
+        "job time",
+        "CPU time",
+        "peak memory (MB)",
+    ]
+    body = [
+        f"<p>Configuration <b>{html.escape(name)}</b>. <i>converged</i>: training met its "
+        "stopping criterion; <i>not converged</i>: it stopped at its step or time cap (kernel "
+        "regression has neither); <i>failed</i>: the run diverged and is missing (NaN) from the "
+        "aggregate. Fit time: the fits themselves, as the runs recorded it; job time, CPU time "
+        "and peak memory: Snakemake's benchmark files of the run jobs.</p>"
+    ]
+    failures = []
+    for title, (errors, group_dims, bench_root) in settings.items():
+        groups = {
+            tuple(path_part(dim, v) for dim, v in zip(group_dims, key, strict=True))
+            for key in itertools.product(*(errors[dim].values for dim in group_dims))
+        }
+        n_seed_parts = {path_part("n", v) for v in errors["n"].values}
+        n_seed_parts |= {path_part("seed", v) for v in errors["seed"].values}
+        benchmarks = benchmarks_by_group(bench_root, groups, n_seed_parts)
+        rows = statistics_rows(errors, group_dims, benchmarks)
+        body.append(html_table(title, [" / ".join(group_dims), *header], rows, text_columns=1))
+        dims = errors["failed"].dims
+        failures += [
+            (title, ", ".join(f"{dim} {run[dim]}" for dim in dims), run["reason"])
+            for run in failed_runs(errors)
+        ]
+    if failures:
+        items = "".join(
+            f"<li>{html.escape(title)}: {html.escape(run)}: {html.escape(reason)}</li>"
+            for title, run, reason in failures
+        )
+        body.append(f"<p><b>Failed runs</b></p><ul>{items}</ul>")
+    return page("Run statistics", body)
