@@ -9,7 +9,7 @@ CORES ?= 2
 TORCH_INDEX ?=
 PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint summary report clean
 
 $(BIN)/snakemake: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ run: $(BIN)/snakemake
 
 test: $(BIN)/snakemake
 	$(BIN)/python -m pytest
+
+summary: $(BIN)/snakemake
+	$(BIN)/python -m sparsefeatures.summary
+
+report: $(BIN)/snakemake
+	$(BIN)/snakemake --report report.html
 
 lint: $(BIN)/snakemake
 	$(BIN)/ruff check sparsefeatures tests benchmarks
