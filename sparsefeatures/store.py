@@ -5,6 +5,10 @@ Every store carries in its attributes:
 - `provenance`: package versions, the code version (a hash of this package's source files, plus the
   git commit when run from a checkout), host and time;
 - `format_version`: bumped when the layout changes, so a store from an incompatible version is refused;
+- `manifest`: the size and a SHA-256 prefix of every file written (all but the root `zarr.json`,
+  which holds the attributes), checked on reading: zarr reads a deleted chunk file as the array's
+  fill value (NaN) without complaint, and a chunk cut or overwritten to the same size may still
+  decode; stores written before the manifest existed are read unchecked;
 - `complete`: written last, after every array; a store without it is an interrupted write;
 - `failure` (only on a run that could not produce a result, a diverging training say): why. Such a
   store holds no measurements; the aggregate counts the run as missing and keeps the reason.
@@ -89,6 +93,43 @@ def provenance() -> dict:
     }
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _manifest(root: Path) -> dict[str, list]:
+    """[size, digest] of every file under a store's root but its root zarr.json, by relative path."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p != root / "zarr.json")
+    return {p.relative_to(root).as_posix(): [p.stat().st_size, _digest(p)] for p in files}
+
+
+def _recompute(path: Path) -> str:
+    """The advice ending every refusal. A plain `snakemake` would not remake a deleted store whose
+    downstream outputs still exist (Snakemake skips missing intermediate files); naming it as the
+    target does, and the next run then updates what depends on it."""
+    return f"recompute it: delete it, run `snakemake {path}`, then the pipeline as usual"
+
+
+def _check_manifest(path: Path, manifest: dict[str, list]) -> None:
+    """Raise StoreError naming every file of the store that is missing or differs from its write.
+
+    Files absent from the manifest (Snakemake's `.snakemake_timestamp`) are ignored."""
+    problems = []
+    for name, (size, digest) in manifest.items():
+        file = path / name
+        if not file.is_file():
+            problems.append(f"{name} is missing")
+        elif file.stat().st_size != size:
+            problems.append(f"{name} has {file.stat().st_size} bytes, expected {size}")
+        elif _digest(file) != digest:
+            problems.append(f"{name} differs from what was written")
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise StoreError(f"{path}: damaged store ({shown}); {_recompute(path)}")
+
+
 def write(ds: xr.Dataset, path: str | os.PathLike, params: dict) -> None:
     """Write ds to the Zarr store at path with params and provenance, atomically."""
     path = Path(path)
@@ -104,6 +145,7 @@ def write(ds: xr.Dataset, path: str | os.PathLike, params: dict) -> None:
     try:
         ds.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
         group = zarr.open_group(tmp, mode="r+", zarr_format=3)
+        group.attrs["manifest"] = _manifest(tmp)
         group.attrs["complete"] = True  # last: only now is the store usable
         if path.exists():
             shutil.rmtree(path)
@@ -140,22 +182,33 @@ def read(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such store")
-    try:
-        with warnings.catch_warnings():
-            # Snakemake marks directory outputs with a `.snakemake_timestamp` file, which zarr
-            # reports as an unknown object: harmless.
-            warnings.filterwarnings("ignore", message=".*snakemake_timestamp")
-            ds = xr.open_zarr(path, consolidated=False, zarr_format=3).load()
-    except Exception as err:  # zarr raises many kinds on damaged stores
-        raise StoreError(f"{path}: unreadable store ({type(err).__name__}: {err})") from err
-    if ds.attrs.get("format_version") != FORMAT_VERSION:
-        raise StoreError(
-            f"{path}: store format {ds.attrs.get('format_version')!r}, this code reads "
-            f"{FORMAT_VERSION}; recompute it (delete the store and rerun)"
-        )
-    if ds.attrs.get("complete") is not True:
-        raise StoreError(f"{path}: incomplete store (its write was interrupted); delete and rerun")
-    return ds
+    with warnings.catch_warnings():
+        # Snakemake marks directory outputs with a `.snakemake_timestamp` file, which zarr
+        # reports as an unknown object: harmless.
+        warnings.filterwarnings("ignore", message=".*snakemake_timestamp")
+        try:  # the attributes first: the checks below need no array
+            attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs)
+        except Exception as err:  # zarr raises many kinds on damaged stores
+            raise StoreError(
+                f"{path}: unreadable store ({type(err).__name__}: {err}); {_recompute(path)}"
+            ) from err
+        if attrs.get("format_version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{path}: store format {attrs.get('format_version')!r}, this code reads "
+                f"{FORMAT_VERSION}; {_recompute(path)}"
+            )
+        if attrs.get("complete") is not True:
+            raise StoreError(
+                f"{path}: incomplete store (its write was interrupted); {_recompute(path)}"
+            )
+        if "manifest" in attrs:
+            _check_manifest(path, attrs["manifest"])
+        try:
+            return xr.open_zarr(path, consolidated=False, zarr_format=3).load()
+        except Exception as err:
+            raise StoreError(
+                f"{path}: unreadable store ({type(err).__name__}: {err}); {_recompute(path)}"
+            ) from err
 
 
 def params_of(ds: xr.Dataset) -> dict:

@@ -52,6 +52,34 @@ def test_missing_and_corrupted_stores_are_named(tmp_path):
         store.read(path)
 
 
+def test_damaged_chunks_are_refused_naming_the_file(tmp_path):
+    """zarr reads a deleted chunk as the fill value (NaN) and may decode an overwritten one to wrong
+    values without error: the manifest catches both, and a cut chunk, naming the file."""
+    path = tmp_path / "s.zarr"
+    store.write(_ds(), path, {})
+    chunk = path / "a" / "c" / "0"
+    good = chunk.read_bytes()
+    chunk.write_bytes(good[:-1])
+    with pytest.raises(store.StoreError, match=rf"a/c/0 has {len(good) - 1} bytes, expected"):
+        store.read(path)
+    chunk.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))
+    with pytest.raises(store.StoreError, match="a/c/0 differs from what was written"):
+        store.read(path)
+    chunk.unlink()
+    with pytest.raises(store.StoreError, match=r"damaged store \(a/c/0 is missing\)"):
+        store.read(path)
+
+
+def test_manifest_allows_unwritten_chunks_and_foreign_files(tmp_path):
+    """An all-NaN array has no chunk file (zarr skips chunks equal to the fill value), and Snakemake
+    adds `.snakemake_timestamp` to directory outputs: neither is damage."""
+    path = tmp_path / "s.zarr"
+    store.write(_ds().assign(nan=((), np.nan)), path, {})
+    assert not (path / "nan" / "c").exists()
+    (path / ".snakemake_timestamp").touch()
+    assert np.isnan(float(store.read(path)["nan"]))
+
+
 def test_failed_write_leaves_no_store(tmp_path, monkeypatch):
     path = tmp_path / "s.zarr"
 

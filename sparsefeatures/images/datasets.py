@@ -15,7 +15,7 @@ Data sets (`IMAGE_DATASETS`):
 Every reader checks the format (IDX: magic number, dtype code, number of dimensions, dimensions and
 exact file length; CIFAR: keys, dtype, shape, label range) and raises `DatasetFileError` naming the
 file and what was expected, so a truncated or corrupted download is caught before it becomes a
-silently wrong result.
+silently wrong result; `load_raw` adds how to get the file again, as it does for a missing one.
 
 Where files are looked for, in order (`locate_files`):
 
@@ -404,8 +404,8 @@ def _required_files(name: str) -> list[str]:
     return [stem for split in ("train", "test") for stem in IDX_STEMS[split]]
 
 
-def _find_in(directory: Path, name: str) -> dict[str, Path] | None:
-    """Paths of all the required files of `name` if `directory` holds them all, else None."""
+def _files_in(directory: Path, name: str) -> dict[str, Path]:
+    """Paths of the required files of `name` that `directory` holds (stem -> path)."""
     found = {}
     for stem in _required_files(name):
         candidates = (
@@ -414,10 +414,37 @@ def _find_in(directory: Path, name: str) -> dict[str, Path] | None:
             else [directory / stem, directory / (stem + ".gz")]
         )
         hit = next((c for c in candidates if c.is_file()), None)
-        if hit is None:
-            return None
-        found[stem] = hit
+        if hit is not None:
+            found[stem] = hit
     return found
+
+
+def _find_in(directory: Path, name: str) -> dict[str, Path] | None:
+    """Paths of all the required files of `name` if `directory` holds them all, else None."""
+    found = _files_in(directory, name)
+    return found if len(found) == len(_required_files(name)) else None
+
+
+def _download_dir(name: str, data_dir: str | Path | None, download_dir: str | Path | None) -> Path:
+    """Where downloads go: download_dir if given, else data_dir if given, else the cache."""
+    if download_dir is None:
+        download_dir = Path(data_dir) if data_dir is not None else default_cache_dir(name)
+    return Path(download_dir)
+
+
+def _how_to_get(name: str, download_dir: Path) -> str:
+    """How to provide a file-based data set's files (the end of the loaders' error messages)."""
+    hints = [
+        f"put the files {_required_files(name)} (IDX files may be gzipped) in the directory "
+        "given as data_dir in the config"
+    ]
+    if name in SYSTEM_PACKAGES:
+        hints.append(f"or install them with `apt-get install {SYSTEM_PACKAGES[name]}`")
+    hints.append(
+        f"or allow downloads (`allow_download: true` in the config, allow_download=True in "
+        f"Python) to download them into {download_dir}"
+    )
+    return ", ".join(hints)
 
 
 def _search_dirs(name: str, data_dir: str | Path | None, download_dir: Path) -> list[Path]:
@@ -443,9 +470,7 @@ def locate_files(
         raise ValueError(
             f"{name!r} is not a file-based data set; expected one of {sorted(SUBDIRS)}"
         )
-    if download_dir is None:
-        download_dir = Path(data_dir) if data_dir is not None else default_cache_dir(name)
-    download_dir = Path(download_dir)
+    download_dir = _download_dir(name, data_dir, download_dir)
     searched = _search_dirs(name, data_dir, download_dir)
     for directory in searched:
         found = _find_in(directory, name)
@@ -453,15 +478,16 @@ def locate_files(
             return found
     if allow_download:
         return _download_files(name, download_dir)
-    hints = [
-        f"put the files {_required_files(name)} (IDX files may be gzipped) in the directory "
-        "given as data_dir in the config"
+    # A directory holding part of the data set most likely lost a file: name what it lacks.
+    partial = [
+        f"{d} lacks {[stem for stem in _required_files(name) if stem not in found]}"
+        for d in searched
+        if (found := _files_in(d, name))
     ]
-    if name in SYSTEM_PACKAGES:
-        hints.append(f"or install them with `apt-get install {SYSTEM_PACKAGES[name]}`")
-    hints.append(f"or pass allow_download=True to download them into {download_dir}")
     raise DatasetNotFoundError(
-        f"{name}: files not found in {[str(d) for d in searched]}; " + ", ".join(hints)
+        f"{name}: files not found in {[str(d) for d in searched]}"
+        + (f" ({'; '.join(partial)})" if partial else "")
+        + f"; {_how_to_get(name, download_dir)}"
     )
 
 
@@ -552,16 +578,20 @@ def _load_raw_cached(
         )
     else:
         files = locate_files(name, data_dir, allow_download, download_dir)
-        if name == "cifar10":
-            train = [read_cifar_batch(files[b]) for b in CIFAR_TRAIN_BATCHES]
-            test = [read_cifar_batch(files[b]) for b in CIFAR_TEST_BATCHES]
-            train_images = np.concatenate([i for i, _ in train])
-            train_labels = np.concatenate([la for _, la in train])
-            test_images = np.concatenate([i for i, _ in test])
-            test_labels = np.concatenate([la for _, la in test])
-        else:
-            train_images, train_labels = read_idx_pair(*(files[s] for s in IDX_STEMS["train"]))
-            test_images, test_labels = read_idx_pair(*(files[s] for s in IDX_STEMS["test"]))
+        try:
+            if name == "cifar10":
+                train = [read_cifar_batch(files[b]) for b in CIFAR_TRAIN_BATCHES]
+                test = [read_cifar_batch(files[b]) for b in CIFAR_TEST_BATCHES]
+                train_images = np.concatenate([i for i, _ in train])
+                train_labels = np.concatenate([la for _, la in train])
+                test_images = np.concatenate([i for i, _ in test])
+                test_labels = np.concatenate([la for _, la in test])
+            else:
+                train_images, train_labels = read_idx_pair(*(files[s] for s in IDX_STEMS["train"]))
+                test_images, test_labels = read_idx_pair(*(files[s] for s in IDX_STEMS["test"]))
+        except DatasetFileError as err:
+            how = _how_to_get(name, _download_dir(name, data_dir, download_dir))
+            raise DatasetFileError(f"{err}. Delete the damaged file, then {how}") from err
         source = str(next(iter(files.values())).parent)
         raw = RawImageData(name, train_images, train_labels, test_images, test_labels, source)
     _readonly(raw.train_images, raw.train_labels, raw.test_images, raw.test_labels)
