@@ -29,7 +29,8 @@ report: $(BIN)/snakemake
 	$(BIN)/snakemake --report report.html
 
 lint: $(BIN)/snakemake
-	$(BIN)/ruff check sparsefeatures tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
 
 clean:

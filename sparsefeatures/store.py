@@ -110,7 +110,7 @@ def _recompute(path: Path) -> str:
     return f"recompute it: delete it, run `snakemake {path}`, then the pipeline as usual"
 
 
-def _check_manifest(path: Path, manifest: dict[str, list]) -> None:
+def check_manifest(path: Path, manifest: dict[str, list]) -> None:
     """Raise StoreError naming every file of the store that is missing or differs from its write.
 
     Files absent from the manifest (Snakemake's `.snakemake_timestamp`) are ignored."""
@@ -202,7 +202,7 @@ def read(path: str | os.PathLike) -> xr.Dataset:
                 f"{path}: incomplete store (its write was interrupted); {_recompute(path)}"
             )
         if "manifest" in attrs:
-            _check_manifest(path, attrs["manifest"])
+            check_manifest(path, attrs["manifest"])
         try:
             return xr.open_zarr(path, consolidated=False, zarr_format=3).load()
         except Exception as err:

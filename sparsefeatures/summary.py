@@ -4,8 +4,8 @@ For every run store under RESULTS/{sphere,images}/runs it says whether the run e
 converged, stopped at a step or time cap, failed (and why), or is unusable (an interrupted write,
 a damaged store, a store of another format version: the next step refuses those, naming them).
 Runs with a training checkpoint and no store were interrupted (or are running) and resume from it
-on the next `snakemake`. Only the stores' attributes and scalars are read, so it is fast on
-thousands of runs and safe to run while Snakemake is writing.
+on the next `snakemake`. Stores are not loaded: their attributes, two scalars and the checksums of
+their files are read, so it is fast on thousands of runs and safe while Snakemake is writing.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def inspect(path: Path, group: str) -> Run:
         )
     if attrs.get("complete") is not True:
         return Run(path, group, "unusable", "incomplete (its write was interrupted): delete it")
+    if "manifest" in attrs:
+        try:
+            store.check_manifest(path, attrs["manifest"])
+        except store.StoreError as err:
+            return Run(path, group, "unusable", str(err).removeprefix(f"{path}: "))
     if attrs.get("failure"):
         return Run(path, group, "failed", attrs["failure"])
     if converged is None:

@@ -134,6 +134,8 @@ def results(tmp_path):
     run_store(runs / "feature/n32/seed0.zarr", {"n": 32}, converged=1)
     del store.zarr.open_group(runs / "feature/n32/seed0.zarr", mode="r+").attrs["complete"]
     (runs / "feature/n32/seed1.zarr").mkdir(parents=True)  # not a zarr store at all
+    run_store(runs / "feature/n32/seed2.zarr", {"n": 32}, converged=1)
+    (runs / "feature/n32/seed2.zarr/test_mse/c").unlink()  # a lost chunk
     (runs / "feature/n64/seed0.zarr.tmp-4242").mkdir(parents=True)  # a killed write
     ckpt = tmp_path / "results/checkpoints/sphere/constant/d3/feature/n64/seed1/0123abcd.pt"
     ckpt.parent.mkdir(parents=True)
@@ -156,6 +158,7 @@ def test_summary_tells_each_status_and_why(results):
         "incomplete (its write was interrupted): delete it",
     )
     assert status["feature/n32/seed1.zarr"][1].startswith("unreadable")
+    assert status["feature/n32/seed2.zarr"][1].startswith("damaged store (test_mse/c is missing")
     assert status["feature/n64/seed0.zarr.tmp-4242"] == ("unusable", "leftover of a write")
     assert status["feature/n64/seed1.zarr"][0] == "interrupted"
     assert {r.group for r in runs.values()} == {
@@ -175,8 +178,8 @@ def test_summary_command_prints_counts_and_problems(results):
     assert lines[0].split() == ["runs", *" ".join(summary.STATUSES).split()]
     total = next(line for line in lines if line.startswith("all runs"))
     # runs, converged, done, not converged, failed, unusable, interrupted
-    assert total.split()[2:] == ["9", "1", "1", "1", "1", "4", "1"]
-    assert "failed (1):" in out and "unusable (4):" in out and "interrupted (1):" in out
+    assert total.split()[2:] == ["10", "1", "1", "1", "1", "5", "1"]
+    assert "failed (1):" in out and "unusable (5):" in out and "interrupted (1):" in out
     assert "n16/seed0.zarr: training diverged at step 7" in out
 
 
