@@ -42,8 +42,12 @@ def plots(target="constant", d=2):
     }
 
 
-PLOTS_AND_FITS = plots() | {"results/sphere/exponents.csv", "results/sphere/atoms.csv"}
-DOWNSTREAM = PLOTS_AND_FITS | {"results/sphere/errors.zarr"}
+EXPONENTS_TABLE = {"results/report/exponents.html"}
+REPORT_TABLES = EXPONENTS_TABLE | {"results/report/run_statistics.html"}
+PLOTS_AND_FITS = (
+    plots() | {"results/sphere/exponents.csv", "results/sphere/atoms.csv"} | EXPONENTS_TABLE
+)
+DOWNSTREAM = PLOTS_AND_FITS | REPORT_TABLES | {"results/sphere/errors.zarr"}
 
 
 def runs(regimes=ALL_REGIMES, ns=(8, 16), seeds=(0, 1), target="constant", d=2):
@@ -164,6 +168,10 @@ def test_changing_the_training_device_or_checkpointing_reruns_nothing(workspace)
     assert planned(workspace, config) == set()
 
 
+def test_renaming_the_configuration_reruns_only_the_report_tables(workspace):
+    assert planned(workspace, copy.deepcopy(BASE) | {"name": "renamed"}) == REPORT_TABLES
+
+
 def test_changing_a_fit_option_reruns_only_exponents_and_plots(workspace):
     assert planned(workspace, edited(fit={"points": 2, "bootstrap": 50})) == PLOTS_AND_FITS
 
@@ -175,6 +183,7 @@ def test_changing_a_fit_option_reruns_only_exponents_and_plots(workspace):
         ("network.py", runs(regimes=["feature"]) | DOWNSTREAM),
         ("runs.py", runs() | DOWNSTREAM),
         ("plots.py", plots()),
+        ("report.py", REPORT_TABLES),
     ],
 )
 def test_editing_numerical_code_reruns_what_uses_it(workspace, module, expected):
