@@ -39,7 +39,11 @@ def _run(args) -> None:
     if regime["kind"] == "kernel":
         ds = runs.kernel_run(regime, train, test, args.threads)
     elif regime["kind"] == "network":
+        import torch  # here only: importing it would add about a second to every kernel job
+
         from .network import TrainingDiverged
+
+        torch.set_num_threads(args.threads)
 
         try:
             ds = runs.network_run(
@@ -239,7 +243,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_step(parser().parse_args(argv), torch_steps=("run",))
+    run_step(parser().parse_args(argv))
 
 
 if __name__ == "__main__":
