@@ -238,3 +238,28 @@ def test_diverging_runs_are_recorded_as_failed_and_the_sweep_goes_on(tmp_path, r
     ).stdout
     assert "failed (4):" in summary
     assert "unstable/n8/seed0.zarr: training diverged" in summary
+
+
+def test_kernel_runs_do_not_import_torch(tmp_path):
+    """Importing torch costs about a second, more than a small kernel fit: only networks need it."""
+    from sparsefeatures import steps
+
+    for split, n in (("train", 16), ("test", 32)):
+        ds = steps.dataset("constant", {"kind": "constant"}, 3, 0, split, n)
+        store.write(ds, tmp_path / f"{split}.zarr", {})
+    params = {"regime_spec": {"kind": "kernel", "kernel": "ntk", "ridge": 0.0}}
+    args = [
+        "run",
+        "--params",
+        store.canonical_json(params),
+        "--train",
+        str(tmp_path / "train.zarr"),
+    ]
+    args += ["--test", str(tmp_path / "test.zarr"), "--out", str(tmp_path / "run.zarr")]
+    code = (
+        "import sys; from sparsefeatures import cli; "
+        f"cli.main({args!r}); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+    assert math.isfinite(float(store.read(tmp_path / "run.zarr")["test_mse"]))
