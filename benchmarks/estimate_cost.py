@@ -48,6 +48,13 @@ def constants(remeasure: bool) -> cost.CpuConstants:
     return measured
 
 
+BASES = {
+    "recorded": "as stored runs of the same regime, target and n recorded",
+    "fraction": "at the median fraction of its cap that stored runs of that kind used",
+    "cap": "at the cap (no stored run of that kind)",
+}
+
+
 def report(path: str, target: str, result: cost.Estimate, cores: int) -> None:
     """Print one config's jobs and times."""
     dur = cost.duration
@@ -77,7 +84,7 @@ def report(path: str, target: str, result: cost.Estimate, cores: int) -> None:
             f"  wall time, 1 GPU + {cores} cores:  bound {dur(gpu['bound'])}, typical "
             f"{dur(gpu['typical'])} (longest GPU job: {dur(longest)}, {rule}; extrapolated)"
         )
-        bases = ", ".join(f"{n} {basis}" for basis, n in sorted(result.basis.items()))
+        bases = ", ".join(f"{n} {BASES[basis]}" for basis, n in sorted(result.basis.items()))
         print(f"  typical steps of the training jobs: {bases}")
 
 
@@ -102,10 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     measured = constants(args.remeasure)
     recorded = cost.RecordedSteps.scan(args.recorded)
     m = measured.machine
+    fractions = ", ".join(f"{k} {v:.2g}" for k, v in sorted(recorded.fraction.items()))
     print(
         f"constants measured {m['measured']} on {m['cpus']} x {m['processor']} (load average "
         f"{m['load_average'][0]:.1f}); typical steps from {recorded.runs} stored runs in "
-        f"{', '.join(args.recorded) or 'no folder'}"
+        f"{', '.join(args.recorded) or 'no folder'} (median fraction of the cap: {fractions or '-'})"
     )
     out = {}
     for path in args.configs:
@@ -117,8 +125,9 @@ def main(argv: list[str] | None = None) -> None:
         "\nMethod: jobs as Snakemake makes them from the validated config; each job's time on one "
         "core from constants measured on this machine (benchmarks/estimate_cost.py docstring); "
         "bound = every network run to its cap, typical = recorded steps where stored runs match, "
-        "else a fraction of the cap; wall = max(sum / cores, longest job). GPU columns are an "
-        "extrapolation (H100 constants in sparsefeatures/cost.py), not a measurement."
+        "else a fraction of the cap; wall = start + max(sum / cores, longest job) + the "
+        "aggregates, fits and plots. GPU columns are an extrapolation (H100 constants in "
+        "sparsefeatures/cost.py), not a measurement."
     )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
