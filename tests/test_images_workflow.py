@@ -149,13 +149,6 @@ def test_schema_rejects(section):
         validate(section, str(SCHEMA))
 
 
-def test_presets_validate():
-    preset = yaml.safe_load(PRESET.read_text())
-    validated(preset["images"])
-    default = yaml.safe_load((REPO / "config.yaml").read_text())
-    validated(default["images"])
-
-
 # ----------------------------------------------------------------------------------------------
 # Steps
 

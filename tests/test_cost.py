@@ -1,0 +1,135 @@
+"""The cost model of sparsefeatures.cost on hand-made constants: its formulas, the choice of
+typical step counts, and the schedule. (Its job lists are checked against `snakemake -n` in
+test_presets.py; its constants are measured by benchmarks/estimate_cost.py, not here.)"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from snakemake.utils import validate
+
+from sparsefeatures import cost
+
+RTOL = 1e-12
+
+CONSTANTS = cost.CpuConstants(
+    overhead_s={kind: 1.0 for kind in cost.MEASURED_KINDS},
+    snakemake_start_s=2.0,
+    store_read_s=0.01,
+    kernel_entry_s=1e-8,
+    cholesky_n3_s=1e-11,
+    teacher_entry_s={"fast": 1e-9, "pow": 1e-8},
+    teacher_unit_s=1e-7,
+    sphere_step=[[8, 1000, 1e-4], [1024, 1000, 1e-3], [8, 10000, 1e-3], [1024, 10000, 1e-2]],
+    sphere_forward_entry_s=1e-9,
+    image_trial=[1e-3, 1e-10, 1e-8],
+    svc_gram=[1e-9, 1e-11],
+    svc_solve=[1e-7, 1.5],
+    image_load_s={"digits": 0.1, "fashion-mnist": 0.5, "mnist": 0.5, "cifar10": 1.5},
+    image_load_basis={},
+)
+
+
+def config(**sphere) -> dict:
+    c = {"sphere": sphere}
+    validate(c, str(cost.SCHEMA))
+    return c
+
+
+FEATURE = {"kind": "network", "width": 1000, "max_steps": 1000, "targets": ["constant"]}
+
+
+def test_a_regimes_targets_restrict_its_runs_and_datasets():
+    c = config(
+        dims=[3],
+        n_train=[8, 16],
+        seeds=[0, 1],
+        targets={"constant": {"kind": "constant"}, "rough": {"kind": "teacher"}},
+        regimes={"ntk": {"kind": "kernel", "kernel": "ntk"}, "feature": FEATURE},
+    )
+    counts = cost.job_counts(cost.pipeline_jobs(c))
+    assert counts["sphere_kernel_run"] == 2 * 2 * 2  # targets x n x seeds
+    assert counts["sphere_network_run"] == 2 * 2  # the constant only
+    assert counts["sphere_train_data"] == 2 * 2 * 2 and counts["sphere_test_data"] == 2 * 2
+    assert counts["sphere_atoms_plot"] == 1 and counts["sphere_plot"] == 2
+    assert "images_train" not in counts and counts["all"] == 1
+    assert cost.pipeline_jobs(c, "images_all") == [cost.Job("images_all", "target")]
+
+
+def test_kernel_job_is_overhead_gram_entries_and_cholesky():
+    job = cost.Job("sphere_kernel_run", "kernel", {"d": 3, "n": 1000, "n_test": 4000})
+    t = cost.job_seconds(job, CONSTANTS, cost.RecordedSteps())
+    expected = 1.0 + 1e-8 * (2 * 1000**2 + 1000 * 4000) + 1e-11 * 1000**3
+    assert math.isclose(t.cpu_bound, expected, rel_tol=RTOL) and t.gpu_bound is None
+
+
+def test_step_time_is_interpolated_log_log_and_linear_beyond():
+    assert cost.sphere_step_seconds(CONSTANTS, 1024, 1000) == pytest.approx(1e-3)
+    assert cost.sphere_step_seconds(CONSTANTS, 2048, 10000) == pytest.approx(2e-2)
+    between = cost.sphere_step_seconds(CONSTANTS, math.sqrt(8 * 1024), 1000)  # log midpoint
+    assert between == pytest.approx(math.sqrt(1e-4 * 1e-3))
+    assert cost.sphere_step_seconds(CONSTANTS, 1024, 500) == pytest.approx(0.5e-3)
+
+
+def network_job(n: int = 1024) -> cost.Job:
+    spec = validate_network(FEATURE)
+    return cost.Job(
+        "sphere_network_run",
+        "network",
+        {"d": 3, "n": n, "n_test": 100, "target": "constant", "regime_spec": spec},
+    )
+
+
+def validate_network(regime: dict) -> dict:
+    c = config(regimes={"r": regime})
+    return {k: v for k, v in c["sphere"]["regimes"]["r"].items() if k != "targets"}
+
+
+def test_typical_steps_recorded_then_fraction_of_cap_then_cap():
+    job = network_job()
+    spec = job.spec["regime_spec"]
+    measures = 1e-9 * (3 * 100 + 3 * 1024) * 1000
+    bound = cost.job_seconds(job, CONSTANTS, cost.RecordedSteps())
+    assert bound.basis == "cap"
+    assert bound.cpu_typical == bound.cpu_bound == pytest.approx(1.0 + measures + 1000 * 1e-3)
+    fraction = cost.RecordedSteps(fraction={"sphere:mean_field": 0.25})
+    assert cost.job_seconds(job, CONSTANTS, fraction).cpu_typical == pytest.approx(
+        1.0 + measures + 250 * 1e-3
+    )
+    key = cost._key("sphere", spec, "constant/d3", 1024)
+    recorded = cost.RecordedSteps(exact={key: 40.0}, fraction={"sphere:mean_field": 0.25})
+    t = cost.job_seconds(job, CONSTANTS, recorded)
+    assert t.basis == "recorded" and t.cpu_typical == pytest.approx(1.0 + measures + 40 * 1e-3)
+    assert t.gpu_typical < t.gpu_bound
+
+
+def test_gpu_step_is_the_slowest_of_dispatch_memory_and_compute():
+    small = cost.sphere_step_gpu_seconds(8, 1000, 3, "float64")
+    assert small == pytest.approx(cost.SPHERE_STEP_OPS * cost.GPU_LAUNCH_S)
+    big = cost.sphere_step_gpu_seconds(10**4, 10**5, 3, "float64")
+    assert big == pytest.approx(cost.SPHERE_STEP_PASSES * 8 * 1e9 / cost.GPU_BANDWIDTH)
+    assert cost.sphere_step_gpu_seconds(10**4, 10**5, 3, "float32") == pytest.approx(big / 2)
+
+
+def test_wall_time_spreads_runs_over_cores_then_adds_the_tail_and_puts_training_on_the_gpu():
+    kernel = cost.Job("sphere_kernel_run", "kernel", {"d": 3, "n": 8, "n_test": 10})
+    tail = [cost.Job("sphere_aggregate", "light"), cost.Job("sphere_exponents", "light")]
+    jobs = [network_job() for _ in range(4)] + [kernel] * 2 + tail + [cost.Job("p", "plot")] * 6
+    result = cost.estimate(jobs, CONSTANTS, cost.RecordedSteps(), cores=2)
+    network = cost.job_seconds(jobs[0], CONSTANTS, cost.RecordedSteps())
+    kernel_s = cost.job_seconds(kernel, CONSTANTS, cost.RecordedSteps()).cpu_bound
+    serial = 2.0 + 2 * 1.0 + 6 * 1.0 / 2  # start, aggregate and fit, plots two at a time
+    cpu = serial + (4 * network.cpu_bound + 2 * kernel_s) / 2
+    assert result.wall["cpu"]["bound"] == pytest.approx(cpu)
+    assert result.wall["gpu"]["bound"] == pytest.approx(serial + 4 * network.gpu_bound)
+    assert result.counts["sphere_network_run"] == 4 and result.counts["p"] == 6
+    assert result.basis == {"cap": 4}
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(45, "45 s"), (720, "12 min"), (3.1 * 3600, "3.1 h"), (5.2 * 86400, "5.2 d")],
+)
+def test_duration(seconds, text):
+    assert cost.duration(seconds) == text
