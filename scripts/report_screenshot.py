@@ -36,7 +36,8 @@ CLICK_THROUGH = """
   const CATEGORY = %(category)s, RESULT = %(result)s;
   const link = (text) => [...document.querySelectorAll("nav a")]
     .find((a) => a.textContent.trim() === text);
-  const figure = () => document.querySelector("img[src^='data:image']:not(nav img)");
+  // An image, or an HTML result (a table), which the report shows in an iframe.
+  const figure = () => document.querySelector("img[src^='data:image']:not(nav img), iframe");
   const steps = [
     ["category " + CATEGORY, () => link(CATEGORY)],
     // A category with a single subcategory opens its results table directly.

@@ -194,6 +194,8 @@ def pipeline_jobs(config: dict, target: str = "all") -> list[Job]:
         raise ValueError(f"target {target!r}: expected one of {TARGETS}")
     jobs = sphere_jobs(config["sphere"]) if target == "all" else []
     jobs += image_jobs(config["images"])
+    if target == "all":  # the report's tables (workflow/rules/report.smk)
+        jobs += [Job("report_exponents", "light"), Job("report_statistics", "light")]
     return jobs + [Job(target, "target")]
 
 

@@ -196,7 +196,7 @@ def statistics_rows(errors: xr.Dataset, group_dims: tuple[str, ...], benchmarks:
         tried = cell["failed"].notnull().values
         if not tried.any():
             continue  # a regime that does not run on this target
-        converged = cell["converged"].values if "converged" in cell else np.full(tried.shape, 0)
+        converged = cell["converged"].values  # NaN for kernel regression: nothing to converge
         jobs = benchmarks.get(tuple(path_part(d, k) for d, k in sel.items()), [])
         job_s = sum(b["s"] for b in jobs)
         cpu_s = sum(b["cpu_time"] for b in jobs if math.isfinite(b["cpu_time"]))
@@ -214,7 +214,10 @@ def statistics_rows(errors: xr.Dataset, group_dims: tuple[str, ...], benchmarks:
         )
         totals += figures
         peak = max(peak, rss) if math.isfinite(rss) else peak
-        rows.append([" / ".join(str(k) for k in key), *format_figures(figures, rss)])
+        cells = format_figures(figures, rss)
+        if np.isnan(converged[tried]).all():
+            cells[1:3] = ["-", "-"]
+        rows.append([" / ".join(str(k) for k in key), *cells])
     if rows:
         rows.append(["all", *format_figures(totals, peak)])
     return rows

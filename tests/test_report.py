@@ -66,7 +66,7 @@ def test_statistics_count_runs_and_sum_the_benchmarks_of_this_config_only(tmp_pa
     header = ["runs", "converged", "not converged", "failed", "fit", "job", "CPU", "rss"]
     table = {row[0]: dict(zip(header, row[1:], strict=True)) for row in rows}
     assert table["constant / 3 / ntk"] == {
-        "runs": "4", "converged": "0", "not converged": "0", "failed": "0",
+        "runs": "4", "converged": "-", "not converged": "-", "failed": "0",
         "fit": "6.0 s", "job": "8.0 s", "CPU": "4.0 s", "rss": "100",
     }  # fmt: skip
     assert table["constant / 3 / feature"] == {
