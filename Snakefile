@@ -29,5 +29,4 @@ rule all:
     input:
         sphere_outputs(),
         images_outputs(),
-        report_outputs(),
     default_target: True

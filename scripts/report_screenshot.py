@@ -1,11 +1,11 @@
 """Take a PNG screenshot of the Snakemake HTML report with one of its figures on show.
 
 Usage: python scripts/report_screenshot.py REPORT_HTML OUT_PNG [--width 1400] [--height 900]
-           [--category Sphere] [--result "learning curves"]
+           [--category Sphere] [--subcategory constant] [--result "learning curves"]
 
 The report (Snakemake 9) is a single-page React app with no URL state: opened as it is, it shows
 only its landing page (the rule graph). So the script copies the report to a temporary file with a
-small script added that clicks, as a reader would, the category ("Sphere"), its first subcategory,
+small script added that clicks, as a reader would, the category ("Sphere"), a subcategory,
 the view button of the result whose row has the given text, and then "Results" in the breadcrumbs,
 so that the menu lists every category next to the figure. Headless Chromium renders that copy
 twice: once to dump the DOM, to check that the click-through got there, and once for the PNG.
@@ -33,7 +33,7 @@ CLICK_THROUGH = """
 <style>.h-screen { height: %(height)dpx !important; } * { transition: none !important; }</style>
 <script>
 (function () {
-  const CATEGORY = %(category)s, RESULT = %(result)s;
+  const CATEGORY = %(category)s, SUBCATEGORY = %(subcategory)s, RESULT = %(result)s;
   const link = (text) => [...document.querySelectorAll("nav a")]
     .find((a) => a.textContent.trim() === text);
   // An image, or an HTML result (a table), which the report shows in an iframe.
@@ -41,8 +41,8 @@ CLICK_THROUGH = """
   const steps = [
     ["category " + CATEGORY, () => link(CATEGORY)],
     // A category with a single subcategory opens its results table directly.
-    ["first subcategory", () => document.querySelector("nav tbody")
-      || link(Object.keys(categories[CATEGORY] || {}).sort()[0])],
+    ["subcategory", () => document.querySelector("nav tbody")
+      || link(SUBCATEGORY || Object.keys(categories[CATEGORY] || {}).sort()[0])],
     ["result " + RESULT, () => {
       const row = [...document.querySelectorAll("nav tbody tr")]
         .find((tr) => tr.textContent.includes(RESULT));
@@ -98,12 +98,15 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--category", default="Sphere")
+    parser.add_argument("--subcategory", help="default: the first in alphabetical order")
     parser.add_argument("--result", default="learning curves", help="text in the result's row")
     args = parser.parse_args()
 
     browser = find_browser()
     html = args.report.read_text(encoding="utf-8")
-    quoted = {"category": json.dumps(args.category), "result": json.dumps(args.result)}
+    quoted = {
+        name: json.dumps(getattr(args, name)) for name in ("category", "subcategory", "result")
+    }
     script = CLICK_THROUGH % {**quoted, "height": args.height}
     # Inlined library code holds '</body>' in a string too; the page's own is the last one.
     cut = html.rfind("</body>")

@@ -194,8 +194,9 @@ def pipeline_jobs(config: dict, target: str = "all") -> list[Job]:
         raise ValueError(f"target {target!r}: expected one of {TARGETS}")
     jobs = sphere_jobs(config["sphere"]) if target == "all" else []
     jobs += image_jobs(config["images"])
-    if target == "all":  # the report's tables (workflow/rules/report.smk)
-        jobs += [Job("report_exponents", "light"), Job("report_statistics", "light")]
+    # The report's tables, two per setting that runs (workflow/rules/report.smk).
+    settings = (target == "all") + bool(config["images"]["datasets"])
+    jobs += [Job(rule, "light") for rule in ("report_exponents", "report_statistics")] * settings
     return jobs + [Job(target, "target")]
 
 

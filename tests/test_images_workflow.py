@@ -286,14 +286,14 @@ def test_fashion_mnist_preset_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-5000:]
     report = report_path.read_text()
     made = [*(tmp_path / "results").rglob("*.png"), *(tmp_path / "results/report").glob("*.html")]
-    assert len(made) == 3 + 1 + 2  # image figures, the sphere's learning curve, two tables
+    assert len(made) == 3 + 1 + 4  # image figures, the sphere's learning curve, 2 x 2 tables
     for path in made:
         assert path.name in report, f"{path.name} is not in the report"
     for category in ("Sphere", "Images", "Summary"):
         assert f'"{category}"' in report
     assert "Relative stability R_f = D_f / G_f" in report
     assert "Configuration test_config: n = 32, 64, 1 seeds" in report
-    tables = (tmp_path / "results/report/exponents.html").read_text()
+    tables = (tmp_path / "results/report/images_exponents.html").read_text()
     assert "Images: test error ~ n^-beta" in tables and "fashion-mnist" in tables
-    statistics = (tmp_path / "results/report/run_statistics.html").read_text()
+    statistics = (tmp_path / "results/report/images_run_statistics.html").read_text()
     assert "<td class='text'>fashion-mnist / feature</td><td>2</td>" in statistics

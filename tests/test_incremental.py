@@ -42,8 +42,8 @@ def plots(target="constant", d=2):
     }
 
 
-EXPONENTS_TABLE = {"results/report/exponents.html"}
-REPORT_TABLES = EXPONENTS_TABLE | {"results/report/run_statistics.html"}
+EXPONENTS_TABLE = {"results/report/sphere_exponents.html"}
+REPORT_TABLES = EXPONENTS_TABLE | {"results/report/sphere_run_statistics.html"}
 PLOTS_AND_FITS = (
     plots() | {"results/sphere/exponents.csv", "results/sphere/atoms.csv"} | EXPONENTS_TABLE
 )

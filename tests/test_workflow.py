@@ -227,7 +227,7 @@ def test_diverging_runs_are_recorded_as_failed_and_the_sweep_goes_on(tmp_path, r
         rows = {r["regime"]: r for r in csv.DictReader(f)}
     assert math.isfinite(float(rows["ntk"]["beta"]))
     assert math.isnan(float(rows["unstable"]["beta"]))  # present, but no number
-    statistics = (tmp_path / "results/report/run_statistics.html").read_text()
+    statistics = (tmp_path / "results/report/sphere_run_statistics.html").read_text()
     assert statistics.count("training diverged at step") == 4
 
     summary = subprocess.run(

@@ -125,7 +125,7 @@ def sphere_outputs():
     if network_targets():
         outputs.append(rules.sphere_atoms.output.csv)
         outputs += expand(rules.sphere_atoms_plot.output.png, target=network_targets(), d=SPHERE["dims"])
-    return outputs
+    return outputs + report_outputs("sphere")
 
 
 # The parameters each output depends on, and nothing else.
@@ -262,6 +262,7 @@ def images_outputs():
         *expand(rules.images_plot_test_error.output.png, dataset=IMAGE_DATASETS),
         *expand(rules.images_plot_stability.output.png, dataset=IMAGE_DATASETS),
         *expand(rules.images_plot_sparsity.output.png, dataset=IMAGE_DATASETS),
+        *report_outputs("images"),
     ]
 
 
@@ -332,25 +333,24 @@ def images_plot_params(w, figure):
     return canonical(params)
 
 
-def report_params():
+def report_params(w):
     return canonical({"name": config["name"], "code": CODE["report"]})
 
 
-def report_exponents_inputs():
-    """The exponent tables that this config produces, by the flag that passes each to the step."""
+def report_exponents_inputs(w):
+    """The exponent tables of a setting, by the flag that passes each to the step."""
+    if w.setting == "images":
+        return {"images": rules.images_exponents.output.csv}
     inputs = {"sphere": rules.sphere_exponents.output.csv}
     if network_targets():
         inputs["atoms"] = rules.sphere_atoms.output.csv
-    if IMAGE_DATASETS:
-        inputs["images"] = rules.images_exponents.output.csv
     return inputs
 
 
-def report_statistics_inputs():
-    inputs = {"sphere": rules.sphere_aggregate.output.store}
-    if IMAGE_DATASETS:
-        inputs["images"] = rules.images_aggregate.output.store
-    return inputs
+def report_statistics_inputs(w):
+    if w.setting == "images":
+        return {"images": rules.images_aggregate.output.store}
+    return {"sphere": rules.sphere_aggregate.output.store}
 
 
 def input_flags(wildcards, input):
@@ -358,5 +358,6 @@ def input_flags(wildcards, input):
     return " ".join(f"--{name} {path}" for name, path in input.items())
 
 
-def report_outputs():
-    return [rules.report_exponents.output.html, rules.report_statistics.output.html]
+def report_outputs(setting):
+    """The report's tables of a setting (workflow/rules/report.smk, included after the settings')."""
+    return [f"results/report/{setting}_{table}.html" for table in ("exponents", "run_statistics")]

@@ -1,5 +1,6 @@
-# The report's tables: exponents of every learning curve, and run statistics (how many runs, how
-# they ended, what they cost). The figures come with their own rules (sphere.smk, images.smk).
+# The report's tables, one pair per setting (sphere, images): the exponents of every learning curve,
+# and the run statistics (how many runs, how they ended, what they cost). The figures come with
+# their own rules (sphere.smk, images.smk).
 
 
 localrules:
@@ -9,19 +10,22 @@ localrules:
 
 rule report_exponents:
     input:
-        unpack(lambda w: report_exponents_inputs()),
+        unpack(report_exponents_inputs),
     output:
         html=report(
-            "results/report/exponents.html",
+            "results/report/{setting}_exponents.html",
             caption="../report/exponents.rst",
             category="Summary",
+            subcategory="{setting}",
             labels={"table": "exponents"},
         ),
     params:
-        json=report_params(),
+        json=report_params,
         inputs=input_flags,
     log:
-        "logs/report/exponents.log",
+        "logs/report/{setting}_exponents.log",
+    wildcard_constraints:
+        setting="sphere|images",
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
@@ -31,19 +35,22 @@ rule report_exponents:
 
 rule report_statistics:
     input:
-        unpack(lambda w: report_statistics_inputs()),
+        unpack(report_statistics_inputs),
     output:
         html=report(
-            "results/report/run_statistics.html",
+            "results/report/{setting}_run_statistics.html",
             caption="../report/run_statistics.rst",
             category="Summary",
+            subcategory="{setting}",
             labels={"table": "run statistics"},
         ),
     params:
-        json=report_params(),
+        json=report_params,
         inputs=input_flags,
     log:
-        "logs/report/run_statistics.log",
+        "logs/report/{setting}_run_statistics.log",
+    wildcard_constraints:
+        setting="sphere|images",
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
