@@ -292,7 +292,7 @@ def test_fashion_mnist_preset_end_to_end(tmp_path):
     for category in ("Sphere", "Images", "Summary"):
         assert f'"{category}"' in report
     assert "Relative stability R_f = D_f / G_f" in report
-    assert "Configuration test_config: n = 32, 64, 1 seeds" in report
+    assert "configuration test_config, n = 32, 64, 1 seeds" in report
     tables = (tmp_path / "results/report/images_exponents.html").read_text()
     assert "Images: test error ~ n^-beta" in tables and "fashion-mnist" in tables
     statistics = (tmp_path / "results/report/images_run_statistics.html").read_text()
