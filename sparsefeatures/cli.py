@@ -18,7 +18,6 @@ from pathlib import Path
 import threadpoolctl
 
 from . import steps, store
-from .steps import failed_runs
 
 log = logging.getLogger("sparsefeatures")
 
@@ -44,7 +43,6 @@ def _run(args) -> None:
         from .network import TrainingDiverged
 
         torch.set_num_threads(args.threads)
-
         try:
             ds = runs.network_run(
                 {k: v for k, v in regime.items() if k != "kind"},
@@ -79,7 +77,7 @@ def _aggregate(args) -> None:
     runs = (store.read(path) for path in args.runs)
     errors = steps.aggregate(runs, p["grid"])
     store.write(errors, args.out, p)
-    failed = failed_runs(errors)
+    failed = steps.failed_runs(errors)
     log.info("wrote %s from %d runs, %d of them failed", args.out, len(args.runs), len(failed))
     for run in failed:
         log.warning("failed run (NaN in the aggregate): %s", store.canonical_json(run))

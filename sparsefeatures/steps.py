@@ -80,14 +80,14 @@ def scalars(**values: float) -> xr.Dataset:
     )
 
 
-FAILED = (
-    "failed",
-    (
+# The aggregates' variable that marks failed runs (store.failure_of), beside the runs' own.
+FAILED_VARIABLE = {
+    "failed": (
         "1 if the run failed (its training diverged, say): its measurements are NaN and the "
         "reason is in the attribute failed_runs; 0 for a run with results; NaN where absent",
         "1",
-    ),
-)
+    )
+}
 
 
 def run_summary(ds: xr.Dataset) -> str:
@@ -116,7 +116,7 @@ def aggregate_runs(
     """
     shape = tuple(len(grid[dim]) for dim in dims)
     index = {dim: {value: i for i, value in enumerate(grid[dim])} for dim in dims}
-    variables = variables | dict([FAILED])
+    variables = variables | FAILED_VARIABLE
     arrays = {name: np.full(shape, np.nan) for name in variables}
     failures = []
     for ds in run_stores:

@@ -78,7 +78,8 @@ def scalars(**values: float) -> dict:
 def aggregate(
     run_stores: Iterable[xr.Dataset], grid: dict[str, list], kinds: dict[str, str]
 ) -> xr.Dataset:
-    """Combine per-run stores into arrays over (dataset, regime, n, seed); NaN where absent.
+    """Combine per-run stores into arrays over (dataset, regime, n, seed); NaN where a run is
+    absent or failed (steps.aggregate_runs).
 
     `grid` lists each dimension's coordinates (from the config), `kinds` each regime's kind; each
     store's own parameters say where it belongs, so the order of `run_stores` does not matter.
