@@ -39,7 +39,13 @@ PACKAGES = ("sparsefeatures", "torch", "numpy", "xarray", "zarr", "scikit-learn"
 
 
 class StoreError(RuntimeError):
-    """A store that is missing, incomplete, corrupted or from an incompatible version."""
+    """A store that is missing, incomplete, corrupted or from an incompatible version.
+
+    The message names the store, the problem and, for a store that exists, how to recompute it."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, advice: bool = True):
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{path}: {problem}" + (f"; {_recompute(Path(path))}" if advice else ""))
 
 
 def canonical_json(obj) -> str:
@@ -127,7 +133,7 @@ def check_manifest(path: Path, manifest: dict[str, list]) -> None:
         shown = "; ".join(problems[:5]) + (
             f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
         )
-        raise StoreError(f"{path}: damaged store ({shown}); {_recompute(path)}")
+        raise StoreError(path, f"damaged store ({shown})")
 
 
 def write(ds: xr.Dataset, path: str | os.PathLike, params: dict) -> None:
@@ -177,38 +183,38 @@ def checkpoint_slot(directory: str | os.PathLike, key) -> Path:
     return path
 
 
-def read(path: str | os.PathLike) -> xr.Dataset:
-    """Open a finished store (loaded in memory), or raise StoreError saying what is wrong with it."""
+def check(path: str | os.PathLike) -> zarr.Group:
+    """The store's zarr group, once its attributes and files say it is whole and of this format
+    (no array is loaded); else raise StoreError saying what is wrong with it."""
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"{path}: no such store")
+        raise StoreError(path, "no such store", advice=False)
+    try:
+        group = zarr.open_group(path, mode="r", zarr_format=3)
+        attrs = dict(group.attrs)
+    except Exception as err:  # zarr raises many kinds on damaged stores
+        raise StoreError(path, f"unreadable store ({type(err).__name__}: {err})") from err
+    if attrs.get("format_version") != FORMAT_VERSION:
+        found = attrs.get("format_version")
+        raise StoreError(path, f"store format {found!r}, this code reads {FORMAT_VERSION}")
+    if attrs.get("complete") is not True:
+        raise StoreError(path, "incomplete store (its write was interrupted)")
+    if "manifest" in attrs:
+        check_manifest(path, attrs["manifest"])
+    return group
+
+
+def read(path: str | os.PathLike) -> xr.Dataset:
+    """Open a finished store (loaded in memory), or raise StoreError saying what is wrong with it."""
     with warnings.catch_warnings():
         # Snakemake marks directory outputs with a `.snakemake_timestamp` file, which zarr
         # reports as an unknown object: harmless.
         warnings.filterwarnings("ignore", message=".*snakemake_timestamp")
-        try:  # the attributes first: the checks below need no array
-            attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs)
-        except Exception as err:  # zarr raises many kinds on damaged stores
-            raise StoreError(
-                f"{path}: unreadable store ({type(err).__name__}: {err}); {_recompute(path)}"
-            ) from err
-        if attrs.get("format_version") != FORMAT_VERSION:
-            raise StoreError(
-                f"{path}: store format {attrs.get('format_version')!r}, this code reads "
-                f"{FORMAT_VERSION}; {_recompute(path)}"
-            )
-        if attrs.get("complete") is not True:
-            raise StoreError(
-                f"{path}: incomplete store (its write was interrupted); {_recompute(path)}"
-            )
-        if "manifest" in attrs:
-            check_manifest(path, attrs["manifest"])
+        check(path)
         try:
             return xr.open_zarr(path, consolidated=False, zarr_format=3).load()
         except Exception as err:
-            raise StoreError(
-                f"{path}: unreadable store ({type(err).__name__}: {err}); {_recompute(path)}"
-            ) from err
+            raise StoreError(path, f"unreadable store ({type(err).__name__}: {err})") from err
 
 
 def params_of(ds: xr.Dataset) -> dict:

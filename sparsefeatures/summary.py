@@ -17,14 +17,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import zarr
-
 from . import store
 
 SETTINGS = ("sphere", "images")
 # Store statuses, in the order of the table's columns.
 STATUSES = ("converged", "done", "not converged", "failed", "unusable", "interrupted")
 TMP_SUFFIX = re.compile(r"\.tmp-\d+$")
+HINTS = {
+    "unusable": ": delete each, run `snakemake <its path>`, then the pipeline as usual",
+    "interrupted": ": the next `snakemake` resumes each from its checkpoint",
+}
 
 
 @dataclass(frozen=True)
@@ -36,29 +38,14 @@ class Run:
 
 
 def inspect(path: Path, group: str) -> Run:
-    """The status of one run store, from its attributes and its `converged` scalar."""
+    """The status of one run store, from its attributes and its `converged` and `steps` scalars."""
     try:
-        root = zarr.open_group(path, mode="r", zarr_format=3)
+        root = store.check(path)
         attrs = dict(root.attrs)
         converged = float(root["converged"][()]) if "converged" in root else None
         steps = int(root["steps"][()]) if "steps" in root else None
-    except Exception as err:  # zarr raises many kinds on damaged stores
-        return Run(path, group, "unusable", f"unreadable ({type(err).__name__}: {err})")
-    if attrs.get("format_version") != store.FORMAT_VERSION:
-        return Run(
-            path,
-            group,
-            "unusable",
-            f"store format {attrs.get('format_version')!r}, this code reads "
-            f"{store.FORMAT_VERSION}: delete it and rerun",
-        )
-    if attrs.get("complete") is not True:
-        return Run(path, group, "unusable", "incomplete (its write was interrupted): delete it")
-    if "manifest" in attrs:
-        try:
-            store.check_manifest(path, attrs["manifest"])
-        except store.StoreError as err:
-            return Run(path, group, "unusable", str(err).removeprefix(f"{path}: "))
+    except store.StoreError as err:
+        return Run(path, group, "unusable", err.problem)
     if attrs.get("failure"):
         return Run(path, group, "failed", attrs["failure"])
     if converged is None:
@@ -97,7 +84,7 @@ def collect(results: Path) -> list[Run]:
                         root / rel,
                         f"{setting} {rel.parent.parent}",
                         "interrupted",
-                        f"checkpoint {ckpt}: the next snakemake resumes it",
+                        f"checkpoint {ckpt}",
                     )
                 )
     return runs
@@ -128,7 +115,8 @@ def report(runs: list[Run], every: bool = False, width: int = 200) -> str:
     for status in STATUSES if every else attention:
         listed = [r for r in runs if r.status == status]
         if listed:
-            out.append(f"\n{status} ({len(listed)}):")
+            hint = HINTS.get(status, "")
+            out.append(f"\n{status} ({len(listed)}){hint}:")
             for r in listed:
                 detail = r.detail if len(r.detail) <= width else r.detail[: width - 3] + "..."
                 out.append(f"  {r.path}" + (f": {detail}" if detail else ""))

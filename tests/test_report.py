@@ -155,7 +155,7 @@ def test_summary_tells_each_status_and_why(results):
     assert "store format 0" in status["feature/n16/seed1.zarr"][1]
     assert status["feature/n32/seed0.zarr"] == (
         "unusable",
-        "incomplete (its write was interrupted): delete it",
+        "incomplete store (its write was interrupted)",
     )
     assert status["feature/n32/seed1.zarr"][1].startswith("unreadable")
     assert status["feature/n32/seed2.zarr"][1].startswith("damaged store (test_mse/c is missing")
@@ -179,7 +179,8 @@ def test_summary_command_prints_counts_and_problems(results):
     total = next(line for line in lines if line.startswith("all runs"))
     # runs, converged, done, not converged, failed, unusable, interrupted
     assert total.split()[2:] == ["10", "1", "1", "1", "1", "5", "1"]
-    assert "failed (1):" in out and "unusable (5):" in out and "interrupted (1):" in out
+    assert "failed (1):" in out and "interrupted (1): the next `snakemake` resumes" in out
+    assert "unusable (5): delete each, run `snakemake <its path>`" in out
     assert "n16/seed0.zarr: training diverged at step 7" in out
 
 
