@@ -75,8 +75,12 @@ def _run(args) -> None:
 def _aggregate(args) -> None:
     p = args.params
     runs = (store.read(path) for path in args.runs)
-    errors = steps.aggregate(runs, p["grid"])
-    store.write(errors, args.out, p)
+    write_aggregate(steps.aggregate(runs, p["grid"]), args)
+
+
+def write_aggregate(errors, args) -> None:
+    """Write an aggregate of args.runs to args.out and log its failed runs (both settings)."""
+    store.write(errors, args.out, args.params)
     failed = steps.failed_runs(errors)
     log.info("wrote %s from %d runs, %d of them failed", args.out, len(args.runs), len(failed))
     for run in failed:

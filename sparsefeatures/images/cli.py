@@ -17,8 +17,7 @@ import os
 from pathlib import Path
 
 from .. import store
-from ..cli import add_step, run_step, write_csv
-from ..steps import failed_runs
+from ..cli import add_step, run_step, write_aggregate, write_csv
 from . import steps
 
 log = logging.getLogger("sparsefeatures")
@@ -79,12 +78,7 @@ def _svc(args) -> None:
 def _aggregate(args) -> None:
     p = args.params
     runs = (store.read(path) for path in args.runs)
-    errors = steps.aggregate(runs, p["grid"], p["kinds"])
-    store.write(errors, args.out, p)
-    failed = failed_runs(errors)
-    log.info("wrote %s from %d runs, %d of them failed", args.out, len(args.runs), len(failed))
-    for run in failed:
-        log.warning("failed run (NaN in the aggregate): %s", store.canonical_json(run))
+    write_aggregate(steps.aggregate(runs, p["grid"], p["kinds"]), args)
 
 
 def _exponents(args) -> None:
