@@ -106,7 +106,7 @@ def read_csv(path: str | Path) -> list[dict]:
         for key, value in row.items():
             if key == "d":
                 row[key] = int(value)
-            elif key not in ("target", "regime"):
+            elif key not in ("target", "regime", "theory", "capped_n"):
                 row[key] = float(value) if value else math.nan
     return rows
 
@@ -123,6 +123,17 @@ def _atoms(args) -> None:
     rows = steps.atoms_table(store.read(args.errors), p["regimes"], p["fit"])
     write_csv(rows, args.out)
     log.info("wrote %s (%d fits)", args.out, len(rows))
+    for row in rows:
+        if row["capped_n"]:
+            log.warning(
+                "atoms of %s (target %s, d = %d) left out of the fit at n = %s: mean count above "
+                "%g x the width, where the width caps it",
+                row["regime"],
+                row["target"],
+                row["d"],
+                row["capped_n"],
+                steps.ATOMS_WIDTH_FRACTION,
+            )
 
 
 def _plot(args) -> None:

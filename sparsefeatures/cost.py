@@ -131,12 +131,12 @@ def sphere_jobs(sphere: dict) -> list[Job]:
     datasets: dict[tuple, int] = {}  # (target, d, seed, split n) -> points; dict keeps the order
     networks: set[str] = set()
     for name, regime in sphere["regimes"].items():
-        spec = {k: v for k, v in regime.items() if k != "targets"}
+        spec = {k: v for k, v in regime.items() if k not in ("targets", "n_max")}
         for target in _regime_targets(sphere, name):
             if regime["kind"] == "network":
                 networks.add(target)
             for d in sphere["dims"]:
-                for n in sphere["n_train"]:
+                for n in [n for n in sphere["n_train"] if n <= regime.get("n_max", math.inf)]:
                     for seed in sphere["seeds"]:
                         datasets[(target, d, seed, n)] = n
                         datasets[(target, d, seed, "test")] = sphere["n_test"]

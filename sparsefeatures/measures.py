@@ -76,6 +76,30 @@ def n_atoms(
     return int(atom_masses(theta, w, x_train, rel_threshold).numel())
 
 
+def sign_patterns(theta: torch.Tensor, x_train: torch.Tensor) -> int:
+    """Number of distinct sign patterns (1{theta_h . x_i > 0})_i among all the neurons of theta.
+
+    The atom count of a network whose neurons all count, e.g. an untrained one (whose w may be 0):
+    H random neurons already show up to min(H, ~n^(d-1)) patterns, the ceiling against which a
+    trained network's atoms are to be read.
+    """
+    theta = torch.as_tensor(theta).to(torch.float64)
+    patterns = (theta @ torch.as_tensor(x_train).to(torch.float64).T) > 0  # (H, n)
+    return int(torch.unique(patterns, dim=0).shape[0])
+
+
+def vanished_fraction(masses: torch.Tensor, rel_threshold: float = REL_THRESHOLD) -> float:
+    """Fraction of neurons whose mass is at most rel_threshold times the largest (1 if all are 0).
+
+    The neurons that atom_masses leaves out: those the penalty has removed from the function.
+    """
+    m = torch.as_tensor(masses).to(torch.float64).reshape(-1)
+    top = float(m.max()) if m.numel() else 0.0
+    if top == 0.0:
+        return 1.0
+    return float((m <= rel_threshold * top).double().mean())
+
+
 def participation_ratio(masses: torch.Tensor) -> float:
     """Participation ratio (sum_h m_h)^2 / sum_h m_h^2 of nonnegative masses.
 

@@ -69,6 +69,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import kernels
+
 SCALINGS = ("mean_field", "alpha")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("auto", "cpu", "cuda")
@@ -265,6 +267,55 @@ def predictor(
             raise ValueError("the alpha-trick predictor needs the initial parameters theta0, w0")
         out -= network_output(theta0.to(x), w0.to(x), x)
     return out * _output_scale(spec)
+
+
+# --------------------------------------------------------------------------------------------
+# The alpha-trick network's linearisation: the lazy regime's reference at finite width
+# --------------------------------------------------------------------------------------------
+
+
+def tangent_gram(
+    theta: torch.Tensor, w: torch.Tensor, x: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
+    """Empirical NTK (n, m) of f_w = H^-1/2 sum_h w_h relu(theta_h . x) between rows of x and z.
+
+    K(x, z) = (1/H) sum_h [relu(theta_h.x) relu(theta_h.z) + w_h^2 (x.z) 1{theta_h.x > 0}
+    1{theta_h.z > 0}] = J(x) J(z)^T, with J the Jacobian over the H (d + 1) parameters at (theta,
+    w) (H, d), (H,). For standard normal parameters its expectation is exactly kernels.gram("ntk"),
+    which it approaches as H grows. Computed in float64.
+    """
+    theta, w = theta.to(torch.float64), w.to(torch.float64)
+    x, z = torch.as_tensor(x).to(torch.float64), torch.as_tensor(z).to(torch.float64)
+    pre_x, pre_z = x @ theta.T, z @ theta.T  # (n, H), (m, H)
+    features = torch.relu(pre_x) @ torch.relu(pre_z).T  # (n, m)
+    gates = ((pre_x > 0) * w**2).to(torch.float64) @ (pre_z > 0).to(torch.float64).T  # (n, m)
+    return (features + (x @ z.T) * gates) / theta.shape[0]
+
+
+def linearised_predict(
+    theta0: torch.Tensor,
+    w0: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_test: torch.Tensor,
+    block: int = 4096,
+) -> tuple[np.ndarray, float]:
+    """Predictions (m,) at x_test of the alpha-trick network linearised at its initialisation.
+
+    With F = alpha (f_w - f_w0) ~ alpha J (p - p0), gradient descent from p = p0 on the squared
+    loss moves p - p0 in the row space of J only, and converges to the minimum-norm interpolant:
+    kernel regression with the empirical NTK K = J J^T of the initial parameters (tangent_gram),
+    whatever alpha and the step (Chizat & Bach 2019; Jacot et al. 2018). A trained lazy network of
+    width H tends to this, not to the infinite-width NTK. Returns the predictions and the Gram
+    jitter (kernels.cholesky_solve: nonzero when n approaches the H (d + 1) parameters).
+    """
+    x = torch.as_tensor(x).to(torch.float64)
+    x_test = torch.as_tensor(x_test).to(torch.float64)
+    gram = tangent_gram(theta0, w0, x, x).numpy()  # (n, n)
+    coef, jitter = kernels.cholesky_solve(gram, np.asarray(y, dtype=np.float64))
+    coef_t = torch.from_numpy(coef)
+    pred = [tangent_gram(theta0, w0, xb, x) @ coef_t for xb in x_test.split(block)]
+    return torch.cat(pred).numpy(), jitter
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,12 +31,16 @@ def power_law_figure(
     ylabel: str,
     title: str,
     paths: list[Path],
+    references: xr.DataArray | None = None,
+    reference_label: str = "",
 ) -> None:
     """Curves (regime, n, seed) against n, one colour per regime, saved to each of `paths`.
 
     Mean over seeds with standard-error bars. `fits[regime]` holds `slope`, `low`, `high` (the
-    fitted log-log slope on the `fit_points` largest n and its interval; solid line over that range)
-    and optionally `theory` (the theory's slope; dashed, through the fitted line at the largest n).
+    fitted log-log slope on the `fit_points` largest n and its interval; solid line over that range),
+    optionally `theory` (the theory's slope; dotted, through the fitted line at the largest n) and
+    `excluded` (n left out of the fit: open markers). `references` (regime, n, seed), where finite,
+    is drawn as a dashed curve in the regime's colour, labelled "<regime> <reference_label>".
     Regimes absent from `fits` are drawn without lines.
     """
     fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
@@ -48,16 +52,30 @@ def power_law_figure(
         if not ok.any():
             continue
         fit = fits.get(str(regime), {})
+        excluded = np.isin(n, fit.get("excluded", []))
         slope = fit.get("slope", math.nan)
         label = str(regime)
         if math.isfinite(slope):
             label += f": slope {slope:.2f} [{fit['low']:.2f}, {fit['high']:.2f}]"
+        kept = ok & ~excluded
         ax.errorbar(
-            n[ok], mean[ok], yerr=sem[ok], fmt="o", color=color, ms=4, capsize=2, label=label
+            n[kept], mean[kept], yerr=sem[kept], fmt="o", color=color, ms=4, capsize=2, label=label
         )
-        if math.isfinite(slope) and ok.sum() >= 2:
-            n_fit = n[ok][-fit_points:]
-            log_intercept = np.mean(np.log(mean[ok][-fit_points:]) - slope * np.log(n_fit))
+        if (ok & excluded).any():
+            ax.errorbar(
+                n[ok & excluded],
+                mean[ok & excluded],
+                yerr=sem[ok & excluded],
+                fmt="o",
+                mfc="none",
+                color=color,
+                ms=4,
+                capsize=2,
+                label=f"{regime}: left out of the fit",
+            )
+        if math.isfinite(slope) and kept.sum() >= 2:
+            n_fit = n[kept][-fit_points:]
+            log_intercept = np.mean(np.log(mean[kept][-fit_points:]) - slope * np.log(n_fit))
             ax.plot(n_fit, np.exp(log_intercept) * n_fit**slope, "-", color=color, lw=1)
             theory = fit.get("theory", math.nan)
             if math.isfinite(theory):
@@ -65,11 +83,25 @@ def power_law_figure(
                 ax.plot(
                     n_fit,
                     anchor * (n_fit / n_fit[-1]) ** theory,
+                    ":",
+                    color=color,
+                    lw=1.5,
+                    label=f"{regime} theory: slope {theory:.2f}",
+                )
+        if references is not None:
+            ref, _ = mean_and_sem(references.sel(regime=regime).transpose("n", "seed").values)
+            has = np.isfinite(ref) & (ref > 0)
+            if has.any():
+                ax.plot(
+                    n[has],
+                    ref[has],
                     "--",
                     color=color,
                     lw=1,
-                    alpha=0.7,
-                    label=f"{regime} theory: slope {theory:.2f}",
+                    marker="s",
+                    mfc="none",
+                    ms=3,
+                    label=f"{regime} {reference_label}",
                 )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -101,8 +133,21 @@ def learning_curves(
         if r["target"] == target and r["d"] == d
     }
     curves = errors["test_mse"].sel(target=target, d=d)
+    # Lazy networks: the test error of their own linearisation, the reference at their width.
+    references = None
+    if "test_mse_linearised" in errors:
+        references = errors["test_mse_linearised"].sel(target=target, d=d)
     title = f"target {target}, d = {d}: test error (slope = -beta)"
-    power_law_figure(curves, fits, fit_points, "test mean squared error", title, paths)
+    power_law_figure(
+        curves,
+        fits,
+        fit_points,
+        "test mean squared error",
+        title,
+        paths,
+        references=references,
+        reference_label="linearised at init (exact)",
+    )
 
 
 def atoms(
@@ -110,7 +155,12 @@ def atoms(
 ) -> None:
     """Number of atoms vs n for the network regimes of one (target, d); rows from atoms.csv."""
     fits = {
-        r["regime"]: {"slope": r["slope"], "low": r["slope_low"], "high": r["slope_high"]}
+        r["regime"]: {
+            "slope": r["slope"],
+            "low": r["slope_low"],
+            "high": r["slope_high"],
+            "excluded": [float(v) for v in str(r.get("capped_n") or "").split()],
+        }
         for r in rows
         if r["target"] == target and r["d"] == d
     }

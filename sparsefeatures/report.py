@@ -80,15 +80,17 @@ def exponents_page(
     """The exponents of every learning curve (and of the atoms' growth), theory beside them."""
     body = [
         f"<p>Configuration <b>{html.escape(name)}</b>. Fits on the largest n; 95% bootstrap "
-        "intervals over seeds; '-' where a fit is undefined (no kernel theory for feature "
-        "learning, fewer than two usable n).</p>"
+        "intervals over seeds; '-' where a fit is undefined (fewer than two usable n) or no "
+        "theory applies (the column 'theory from' says why). Theories: kernel regression "
+        "(ntk, rfk), the feature regime's estimate (feature, derived in this project), "
+        "plateau (a target no bias-free ReLU predictor can learn).</p>"
     ]
     rows = read_rows(sphere)
     if rows:
         body.append(
             html_table(
                 "Sphere: test MSE ~ n^-beta",
-                ["target", "d", "regime", "beta", "95% interval", "theory"],
+                ["target", "d", "regime", "beta", "95% interval", "theory", "theory from"],
                 (
                     [
                         r["target"],
@@ -97,6 +99,7 @@ def exponents_page(
                         number(r["beta"]),
                         interval(r["beta_low"], r["beta_high"]),
                         number(r["beta_theory"]),
+                        r.get("theory", ""),
                     ]
                     for r in rows
                 ),
@@ -108,7 +111,7 @@ def exponents_page(
         body.append(
             html_table(
                 "Sphere: number of atoms ~ n^slope",
-                ["target", "d", "regime", "slope", "95% interval"],
+                ["target", "d", "regime", "slope", "95% interval", "left out: n (width cap)"],
                 (
                     [
                         r["target"],
@@ -116,6 +119,7 @@ def exponents_page(
                         r["regime"],
                         number(r["slope"]),
                         interval(r["slope_low"], r["slope_high"]),
+                        r.get("capped_n") or "-",
                     ]
                     for r in rows
                 ),

@@ -66,11 +66,25 @@ def network_run(
     pred_test = result.predict(x_test).numpy()
     masses = measures.neuron_masses(result.theta, result.w)
     generator = torch.Generator().manual_seed(seed)
+    threshold = measures_spec["atom_threshold"]
+    references = {}
+    if spec.scaling == "alpha":
+        # The lazy regime's references: the network's own linearisation at its initialisation
+        # (what a trained network of this width tends to) and the infinite-width NTK.
+        pred_lin, _ = network.linearised_predict(result.theta0, result.w0, x, y, x_test)
+        ntk = kernels.fit("ntk", train["x"].values, train["y"].values)
+        references = {
+            "test_mse_linearised": _mse(pred_lin, y_test),
+            "test_mse_infinite_width": _mse(ntk.predict(test["x"].values), y_test),
+        }
     ds = scalars(
         test_mse=_mse(pred_test, y_test),
         train_mse=_mse(result.predict(x).numpy(), y.numpy()),
         wall_time=result.wall_time,
-        n_atoms=measures.n_atoms(result.theta, result.w, x, measures_spec["atom_threshold"]),
+        **references,
+        n_atoms=measures.n_atoms(result.theta, result.w, x, threshold),
+        n_atoms_init=measures.sign_patterns(result.theta0, x),
+        vanished_fraction=measures.vanished_fraction(masses, threshold),
         participation_ratio=measures.participation_ratio(masses),
         theta_displacement=measures.theta_displacement(result.theta0, result.theta),
         rotation_stability=measures.rotation_stability(

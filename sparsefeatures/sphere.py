@@ -4,8 +4,8 @@ Targets (Petrini et al. 2022, section 3):
 - the constant 1;
 - a Gaussian random field made by a wide teacher f*(x) = H^-1/2 sum_h s_h sigma(theta_h . x), with
   theta_h uniform on the sphere, s_h = +-1 and sigma(z) = |z|^a ("abs") or relu(z)^a ("relu"). Its
-  smoothness is nu_t = a + 1/2 and its covariance, for any width H, is
-  C(x, y) = E_theta[sigma(theta . x) sigma(theta . y)] (closed form for a = 1 in `teacher_covariance`).
+  covariance, for any width H, is C(x, y) = E_theta[sigma(theta . x) sigma(theta . y)] (closed form
+  for a = 1 in `teacher_covariance`); its smoothness nu_t is that of sigma at 0 (`smoothness`).
 
 Every draw is deterministic from (seed, d) and a named stream, so the inputs do not depend on the
 target, and training sets are nested: numpy's generators fill arrays in row-major order, so the first
@@ -80,9 +80,52 @@ def teacher_covariance(x: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
     return (2.0 / math.pi) * (np.sqrt(1.0 - rho**2) + rho * np.arcsin(rho)) / d
 
 
+def _is_integer(a: float, parity: int) -> bool:
+    """a is an integer of the given parity (0 even, 1 odd)."""
+    return float(a).is_integer() and int(a) % 2 == parity
+
+
 def smoothness(spec: dict) -> float:
-    """nu_t of a target spec: a + 1/2 for a teacher, infinity for the constant."""
-    return math.inf if spec["kind"] == "constant" else spec["power"] + 0.5
+    """nu_t of a target spec: the exponent that sets its harmonic spectrum (Spigler et al. 2020).
+
+    A zonal unit sigma(theta . x) whose sigma has a singularity |t|^a or sign(t) |t|^a at t = 0 has
+    smoothness nu_t = a + 1/2 (Petrini et al. 2022, section 3). The teachers:
+    - abs, |t|^a: singular unless a is an even integer, where |t|^a = t^a is a polynomial of degree
+      a: its harmonics stop at degree a, so nu_t is infinite (as for the constant).
+    - relu, relu(t)^a = (|t|^a + sign(t) |t|^a) / 2: the first half is a polynomial for even a, the
+      second for odd a, never both, so nu_t = a + 1/2 for every a > 0.
+    The constant has nu_t = infinity.
+    """
+    if spec["kind"] == "constant":
+        return math.inf
+    if spec["kind"] != "teacher":
+        raise ValueError(f"no smoothness rule for target kind {spec['kind']!r}")
+    a = spec["power"]
+    if spec["activation"] == "abs":
+        return math.inf if _is_integer(a, 0) else a + 0.5
+    if spec["activation"] == "relu":
+        return a + 0.5
+    raise ValueError(
+        f"no smoothness rule for teacher activation {spec['activation']!r}; expected {ACTIVATIONS}"
+    )
+
+
+def unreachable_part(spec: dict) -> str | None:
+    """Why no model of this package can learn the target, or None when they can.
+
+    Every predictor here is a combination of bias-free ReLU units (kernels included: the NTK and
+    RFK are expectations over such units), and relu(t) = (|t| + t) / 2: its odd part is linear, so
+    the odd part of any predictor is a linear function of x. A relu teacher with a != 1 has an odd
+    part sign(t) |t|^a (t^a for odd a) with harmonics of degree >= 3, orthogonal to every
+    predictor: the test error tends to their variance, not to 0, and the learning curve flattens
+    (beta -> 0). abs teachers and the constant are even: no such part.
+    """
+    if spec["kind"] == "teacher" and spec["activation"] == "relu" and spec["power"] != 1:
+        return (
+            f"relu teacher with power {spec['power']:g}: its odd part has harmonics of degree >= 3, "
+            "which no bias-free ReLU predictor has, so the test error tends to a plateau"
+        )
+    return None
 
 
 def target_values(spec: dict, name: str, x: np.ndarray, d: int, seed: int) -> np.ndarray:

@@ -8,6 +8,7 @@ torch, are in `runs.py`, so that these steps start fast.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -25,10 +26,29 @@ RUN_VARIABLES = {
         "1",
     ),
     "wall_time": ("wall-clock time of the fit", "s"),
+    # Alpha-trick networks only: the lazy regime's references on the same data.
+    "test_mse_linearised": (
+        "test MSE of the network linearised at its initial parameters, solved exactly "
+        "(minimum-norm interpolant: regression with its empirical NTK)",
+        "target units squared",
+    ),
+    "test_mse_infinite_width": (
+        "test MSE of ridgeless regression with the analytic (infinite-width) NTK",
+        "target units squared",
+    ),
     # Networks only (NaN for kernel regimes).
     "n_atoms": (
         "number of atoms: distinct training-set activation patterns among the neurons of "
         "non-negligible mass (measures.n_atoms)",
+        "1",
+    ),
+    "n_atoms_init": (
+        "distinct training-set activation patterns of the untrained neurons, all counted: "
+        "the ceiling the width puts on n_atoms",
+        "1",
+    ),
+    "vanished_fraction": (
+        "fraction of neurons whose mass is below the atom threshold (removed from the function)",
         "1",
     ),
     "participation_ratio": (
@@ -165,19 +185,72 @@ def _fit(curve: xr.DataArray, fit: dict) -> tuple[float, float, float]:
     )
 
 
+# A lazy network's theory is the analytic NTK's only where its own linearisation (what it converges
+# to) stays within this factor of the infinite-width NTK's test error at every fitted n: a ratio r
+# at the largest n alone shifts a slope fitted over a factor 8 in n by up to ln(r) / ln(8) (0.2 for
+# 1.5).
+FINITE_WIDTH_FACTOR = 1.5
+# Atom counts are read only where the mean count is at most this fraction of the width: beyond, the
+# untrained neurons' own sign patterns (up to H of them) cap the count.
+ATOMS_WIDTH_FRACTION = 0.25
+
+
+def _fit_n(curve: xr.DataArray, fit: dict) -> np.ndarray:
+    """The n values a fit of curve (n, seed) uses: the `points` largest with a positive mean."""
+    mean = curve.mean("seed", skipna=True)
+    usable = curve["n"].values[np.isfinite(mean.values) & (mean.values > 0)]
+    return np.sort(usable)[-fit["points"] :]
+
+
+def regime_theory(
+    regime: dict, target: dict, d: int, runs: xr.Dataset, fit: dict
+) -> tuple[float, str]:
+    """(beta_theory, what it rests on) of one regime on one target in dimension d.
+
+    `runs` holds the regime's aggregated runs (n, seed) on that target. The second element names
+    the theory ("ntk", "rfk", "feature", "plateau") or says why there is none ("none: ...").
+    - Targets no model here can learn (sphere.unreachable_part): 0, the error tends to a plateau.
+    - Kernels: their own exponent. Mean-field networks and the sparse limit: the feature regime's.
+    - Alpha-trick networks with alpha >= 1 (lazy; Geiger et al. 2020): the NTK's where the width
+      makes it meaningful (FINITE_WIDTH_FACTOR), none otherwise; alpha < 1: none (in between).
+    """
+    if sphere.unreachable_part(target):
+        return 0.0, "plateau"
+    nu_t = sphere.smoothness(target)
+    kind = regime["kind"]
+    if kind == "kernel":
+        return exponents.theory_beta(regime["kernel"], d, nu_t), regime["kernel"]
+    if kind == "sparse" or regime.get("scaling", "mean_field") == "mean_field":
+        return exponents.feature_beta(d, nu_t), "feature"
+    if regime.get("alpha", 1.0) < 1:
+        return math.nan, "none: alpha-trick with alpha < 1, between the lazy and feature regimes"
+    at_n = runs.sel(n=_fit_n(runs["test_mse"], fit)).mean("seed", skipna=True)
+    ratio = (at_n["test_mse_linearised"] / at_n["test_mse_infinite_width"]).values  # (n,)
+    if not np.isfinite(ratio).all() or len(ratio) == 0:
+        return math.nan, "none: no linearised reference in the runs"
+    worst = int(np.argmax(ratio))
+    if ratio[worst] > FINITE_WIDTH_FACTOR:
+        n = int(at_n["n"].values[worst])
+        return math.nan, (
+            f"none: width {regime.get('width')} too small, its linearisation's test error is "
+            f"{ratio[worst]:.3g} x the infinite-width NTK's at n = {n}"
+        )
+    return exponents.theory_beta("ntk", d, nu_t), "ntk"
+
+
 def exponents_table(errors: xr.Dataset, targets: dict, regimes: dict, fit: dict) -> list[dict]:
     """One row per (target, d, regime): fitted beta of test_mse with its interval, and the theory."""
     rows = []
     for target in errors["target"].values:
-        nu_t = sphere.smoothness(targets[str(target)])
         for d in errors["d"].values:
             for regime in errors["regime"].values:
-                curve = errors["test_mse"].sel(target=target, d=d, regime=regime)  # (n, seed)
-                tried = errors["failed"].sel(target=target, d=d, regime=regime).notnull()
-                if not tried.any():
+                runs = errors.sel(target=target, d=d, regime=regime)  # (n, seed)
+                if not runs["failed"].notnull().any():
                     continue  # the regime does not run on this target
-                beta, low, high = _fit(curve, fit)
-                kernel = theory_kernel(regimes[str(regime)])
+                beta, low, high = _fit(runs["test_mse"], fit)
+                theory, basis = regime_theory(
+                    regimes[str(regime)], targets[str(target)], int(d), runs, fit
+                )
                 rows.append(
                     {
                         "target": str(target),
@@ -186,37 +259,42 @@ def exponents_table(errors: xr.Dataset, targets: dict, regimes: dict, fit: dict)
                         "beta": beta,
                         "beta_low": low,
                         "beta_high": high,
-                        "beta_theory": exponents.theory_beta(kernel, int(d), nu_t),
+                        "beta_theory": theory,
+                        "theory": basis,
                     }
                 )
     return rows
 
 
+def has_atoms(regime: dict) -> bool:
+    """Whether a regime's runs count atoms (networks and the sparse limit)."""
+    return regime["kind"] in ("network", "sparse")
+
+
 def atoms_table(errors: xr.Dataset, regimes: dict, fit: dict) -> list[dict]:
-    """One row per (target, d, network regime): log-log slope of n_atoms vs n with its interval."""
+    """One row per (target, d, regime with atoms): log-log slope of n_atoms vs n, its interval.
+
+    A network's n with a mean atom count above ATOMS_WIDTH_FRACTION of its width are left out of
+    the fit (their count is capped by the width) and listed in `capped_n` (space-separated).
+    """
     rows = []
-    networks = [r for r in errors["regime"].values if regimes[str(r)]["kind"] == "network"]
+    counted = [r for r in errors["regime"].values if has_atoms(regimes[str(r)])]
     for target in errors["target"].values:
         for d in errors["d"].values:
-            for regime in networks:
-                curve = errors["n_atoms"].sel(target=target, d=d, regime=regime)  # (n, seed)
-                tried = errors["failed"].sel(target=target, d=d, regime=regime).notnull()
-                if not tried.any():
+            for regime in counted:
+                runs = errors.sel(target=target, d=d, regime=regime)  # (n, seed)
+                if not runs["failed"].notnull().any():
                     continue  # the regime does not run on this target
+                curve = runs["n_atoms"]
+                width = regimes[str(regime)].get("width")
+                capped = []
+                if width is not None:
+                    mean = curve.mean("seed", skipna=True)
+                    over = mean > ATOMS_WIDTH_FRACTION * width
+                    capped = [int(n) for n in curve["n"].values[over.values]]
+                    curve = curve.where(~over)
                 beta, low, high = _fit(curve, fit)
                 row = {"target": str(target), "d": int(d), "regime": str(regime)}
-                rows.append(row | {"slope": -beta, "slope_low": -high, "slope_high": -low})
+                row |= {"slope": -beta, "slope_low": -high, "slope_high": -low}
+                rows.append(row | {"capped_n": " ".join(map(str, capped))})
     return rows
-
-
-def theory_kernel(regime: dict) -> str | None:
-    """The kernel whose theory applies to a regime: its own kernel, the NTK for lazy networks.
-
-    A network counts as lazy when it uses the alpha-trick with alpha >= 1 (Geiger et al. 2020);
-    feature learning has no kernel theory (NaN in exponents.csv).
-    """
-    if regime["kind"] == "kernel":
-        return regime["kernel"]
-    if regime.get("scaling") == "alpha" and regime.get("alpha", 0) >= 1:
-        return "ntk"
-    return None

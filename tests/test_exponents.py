@@ -63,5 +63,17 @@ def test_theory(kernel, d, nu_t, expected):
     assert exponents.theory_beta(kernel, d, nu_t) == pytest.approx(expected)
 
 
-def test_no_theory_for_feature_learning():
+def test_no_kernel_theory_for_other_kernels():
     assert math.isnan(exponents.theory_beta(None, 3, math.inf))
+
+
+@pytest.mark.parametrize(
+    ("d", "nu_t", "expected"),
+    [(3, math.inf, 2.5), (5, math.inf, 1.75), (2, math.inf, 4.0), (3, 1.5, 1.5), (5, 3.5, 1.75)],
+)
+def test_feature_theory(d, nu_t, expected):
+    """min(2 nu_t, d + 2) / (d - 1): half the RFK's exponent for smooth targets."""
+    assert exponents.feature_beta(d, nu_t) == pytest.approx(expected)
+    assert exponents.feature_beta(d, math.inf) == pytest.approx(
+        exponents.theory_beta("rfk", d, math.inf) / 2
+    )

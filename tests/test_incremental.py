@@ -179,7 +179,7 @@ def test_changing_a_fit_option_reruns_only_exponents_and_plots(workspace):
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("kernels.py", runs(regimes=["ntk", "rfk"]) | DOWNSTREAM),
+        ("kernels.py", runs() | DOWNSTREAM),  # networks use it for their NTK references
         ("network.py", runs(regimes=["feature"]) | DOWNSTREAM),
         ("runs.py", runs() | DOWNSTREAM),
         ("plots.py", plots()),
@@ -209,6 +209,12 @@ def test_a_regime_restricted_to_some_targets_skips_the_others(workspace):
     rough_plots = {f"results/sphere/plots/rough_d2.{ext}" for ext in ("png", "pdf")}
     expected = runs(regimes=["ntk", "rfk"], target="rough") | DOWNSTREAM | data | rough_plots
     assert planned(workspace, edited(regimes=regimes, targets=targets)) == expected
+
+
+def test_n_max_selects_runs_and_reruns_none(workspace):
+    regimes = copy.deepcopy(BASE["sphere"]["regimes"])
+    regimes["feature"]["n_max"] = 8  # drops the n = 16 runs from the sweep, recomputes no run
+    assert planned(workspace, edited(regimes=regimes)) == DOWNSTREAM
 
 
 def test_a_selection_naming_an_unknown_target_is_an_error(workspace):

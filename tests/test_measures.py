@@ -14,7 +14,9 @@ from sparsefeatures.measures import (
     participation_ratio,
     rotate,
     rotation_stability,
+    sign_patterns,
     theta_displacement,
+    vanished_fraction,
 )
 
 from .conftest import sphere_points
@@ -93,6 +95,22 @@ def test_directions_with_the_same_pattern_are_one_atom():
 def test_no_atoms_without_mass():
     theta = sphere_points(5, 3, 0)
     assert n_atoms(theta, torch.zeros(5, dtype=torch.float64), sphere_points(4, 3, 1)) == 0
+
+
+def test_sign_patterns_counts_distinct_rows_and_saturates_at_the_width():
+    x = sphere_points(12, 3, 0)
+    theta = sphere_points(300, 3, 1)
+    rows = {tuple(row) for row in ((theta @ x.T) > 0).tolist()}
+    assert sign_patterns(theta, x) == len(rows)
+    assert sign_patterns(torch.cat([theta, theta]), x) == len(rows)  # duplicates are one pattern
+    assert sign_patterns(theta[:5], sphere_points(400, 3, 2)) == 5  # many points: one per neuron
+
+
+def test_vanished_fraction():
+    masses = torch.tensor([2.0, 1.0, 1e-4, 0.0])
+    assert vanished_fraction(masses, 1e-3) == 0.5
+    assert vanished_fraction(masses, 0.0) == 0.25
+    assert vanished_fraction(torch.zeros(3)) == 1.0
 
 
 def test_neuron_masses():

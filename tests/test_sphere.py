@@ -58,6 +58,68 @@ def test_constant_target_and_smoothness():
     assert sphere.smoothness(TEACHER) == 1.5
 
 
+def teacher(activation: str, power: float) -> dict:
+    return {"kind": "teacher", "activation": activation, "power": power, "width": 200}
+
+
+@pytest.mark.parametrize(
+    ("activation", "power", "nu_t"),
+    [
+        ("abs", 1, 1.5),  # odd: |t| is singular at 0
+        ("abs", 3, 3.5),
+        ("abs", 2, math.inf),  # even: |t|^2 = t^2, a polynomial
+        ("abs", 4.0, math.inf),
+        ("abs", 0.5, 1.0),  # fractional: singular
+        ("abs", 2.5, 3.0),
+        ("relu", 1, 1.5),  # relu(t)^a = (|t|^a + sign(t)|t|^a) / 2: one half is always singular
+        ("relu", 2, 2.5),
+        ("relu", 3, 3.5),
+        ("relu", 1.5, 2.0),
+    ],
+)
+def test_smoothness_rules(activation, power, nu_t):
+    assert sphere.smoothness(teacher(activation, power)) == nu_t
+
+
+POLYNOMIAL_ATOL = 1e-10
+
+
+def polynomial_residual(x: np.ndarray, y: np.ndarray, degree: int) -> float:
+    """Relative residual of the least-squares fit of y by all monomials of x of degree <= degree."""
+    columns = [np.ones(len(x))]
+    for k in range(1, degree + 1):
+        for powers in np.ndindex(*(k + 1,) * x.shape[1]):
+            if sum(powers) == k:
+                columns.append(np.prod(x ** np.array(powers), axis=1))
+    a = np.stack(columns, axis=1)  # (m, monomials)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    return float(np.linalg.norm(a @ coef - y) / np.linalg.norm(y))
+
+
+def test_even_abs_teachers_are_polynomials_and_odd_ones_are_not():
+    """The rule behind nu_t = infinity: |t|^a with even a is exactly a polynomial of degree a in x."""
+    x = sphere.uniform_sphere(400, 3, np.random.default_rng(0))
+    for power in (2, 4):
+        y = sphere.target_values(teacher("abs", power), "t", x, 3, 0)
+        assert polynomial_residual(x, y, power) < POLYNOMIAL_ATOL
+    for power in (1, 3):
+        y = sphere.target_values(teacher("abs", power), "t", x, 3, 0)
+        assert polynomial_residual(x, y, power + 1) > 1e-3
+
+
+def test_relu_teachers_beyond_power_one_have_an_unlearnable_odd_part():
+    """The odd part f(x) - f(-x) of a relu teacher is linear in x only for power 1; any bias-free
+    ReLU predictor's odd part is linear (relu(t) - relu(-t) = t)."""
+    x = sphere.uniform_sphere(400, 3, np.random.default_rng(1))
+    for power, unreachable in ((1, False), (2, True), (3, True), (1.5, True)):
+        spec = teacher("relu", power)
+        odd = sphere.target_values(spec, "t", x, 3, 0) - sphere.target_values(spec, "t", -x, 3, 0)
+        assert (polynomial_residual(x, odd, 1) > 1e-3) == unreachable
+        assert (sphere.unreachable_part(spec) is not None) == unreachable
+    assert sphere.unreachable_part(teacher("abs", 2)) is None
+    assert sphere.unreachable_part({"kind": "constant"}) is None
+
+
 def test_unknown_activation_is_named():
     with pytest.raises(ValueError, match="unknown teacher activation 'tanh'"):
         sphere.make_teacher(3, 0, 10, activation="tanh")

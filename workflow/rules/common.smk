@@ -59,7 +59,7 @@ def code_version(*modules):
 CODE = {
     "dataset": code_version("sphere.py"),
     "kernel": code_version("kernels.py", "runs.py"),
-    "network": code_version("network.py", "measures.py", "runs.py"),
+    "network": code_version("network.py", "measures.py", "kernels.py", "runs.py"),
     "aggregate": code_version("steps.py"),
     "exponents": code_version("steps.py", "exponents.py"),
     "plot": code_version("plots.py"),
@@ -86,14 +86,24 @@ for _name, _spec in SPHERE["regimes"].items():
             )
 
 
+# Keys of a regime that select which runs it makes, and change none of them.
+SELECTION_KEYS = ("targets", "n_max")
+
+
 def regime_spec(regime):
-    """A regime's parameters: its entry without `targets`, which selects runs and changes none."""
-    return {k: v for k, v in SPHERE["regimes"][regime].items() if k != "targets"}
+    """A regime's parameters: its entry without the selection keys."""
+    return {k: v for k, v in SPHERE["regimes"][regime].items() if k not in SELECTION_KEYS}
 
 
 def regime_targets(regime):
     """The targets a regime runs on: its `targets` selection, or all of them."""
     return SPHERE["regimes"][regime].get("targets", list(SPHERE["targets"]))
+
+
+def regime_n(regime):
+    """The training-set sizes a regime runs on: sphere.n_train up to its `n_max`, if any."""
+    n_max = SPHERE["regimes"][regime].get("n_max", math.inf)
+    return [n for n in SPHERE["n_train"] if n <= n_max]
 
 
 def sphere_run_paths():
@@ -105,7 +115,7 @@ def sphere_run_paths():
             target=regime_targets(regime),
             d=SPHERE["dims"],
             regime=regime,
-            n=SPHERE["n_train"],
+            n=regime_n(regime),
             seed=SPHERE["seeds"],
         )
     ]
