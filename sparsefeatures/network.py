@@ -490,11 +490,6 @@ class TrainResult:
         return float(self.loss[-1])
 
 
-def predict(result: TrainResult, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """The trained predictor F at the rows of x (m, d); see TrainResult.predict."""
-    return result.predict(x)
-
-
 def log_grid(max_steps: int, points: int = LOG_POINTS) -> np.ndarray:
     """Steps 0 and a geometric grid from 1 to max_steps (integers, sorted, unique)."""
     if max_steps < 1:

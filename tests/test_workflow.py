@@ -107,7 +107,7 @@ def test_invalid_config_fails_before_any_job(tmp_path, run_snakemake, sphere_ove
 def test_schema_defaults_of_network_regimes_equal_the_network_spec():
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     properties = schema["$defs"]["network_regime"]["properties"]
-    selection = ("kind", "targets")  # what the regime is and where it runs, not how it trains
+    selection = ("kind", "targets", "n_max")  # what the regime is and where it runs, not how
     schema_defaults = {k: v["default"] for k, v in properties.items() if k not in selection}
     spec_defaults = {f.name: f.default for f in dataclasses.fields(network.NetworkSpec)}
     del spec_defaults["device"]  # a training setting (config `training.device`), not a regime's

@@ -72,14 +72,6 @@ import torch
 IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "digits")
 N_CLASSES = 10
 
-# Image shape (channels, height, width) of each data set.
-IMAGE_SHAPES = {
-    "mnist": (1, 28, 28),
-    "fashion-mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-    "digits": (1, 8, 8),
-}
-
 # Training split of scikit-learn's digits: the first DIGITS_N_TRAIN of its 1797 images (at least 113
 # per class, so balanced training sets up to n = 1130); the remaining 597 are the test split.
 DIGITS_N_TRAIN = 1200

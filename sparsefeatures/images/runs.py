@@ -120,7 +120,7 @@ def checkpoint_file(directory: str | Path, params: dict) -> Path:
     """
     key = {k: v for k, v in params.items() if k != "stability"}
     spec = params["regime_spec"]
-    key["regime_spec"] = {k: v for k, v in spec.items() if k not in training._CAP_FIELDS}
+    key["regime_spec"] = {k: v for k, v in spec.items() if k not in training.CAP_FIELDS}
     return store.checkpoint_slot(directory, key)
 
 

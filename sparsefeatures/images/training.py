@@ -73,14 +73,13 @@ import torch
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("auto", "cpu", "cuda")
-STOP_REASONS = ("fitted", "max_steps", "wall_time", "step_underflow")
 CHECKPOINT_VERSION = 1
 # Seconds of wall time between two progress lines sent to `log`.
 LOG_EVERY_S = 10.0
 
 # Fields that only cap or place the run: changing them does not change the trajectory, so a
 # checkpoint written under other values may be resumed.
-_CAP_FIELDS = ("max_steps", "max_wall_s", "checkpoint_every_s", "device")
+CAP_FIELDS = ("max_steps", "max_wall_s", "checkpoint_every_s", "device")
 
 
 @dataclass(frozen=True)
@@ -310,7 +309,7 @@ class TrainResult:
     rejected: int  # rejected trials
     flow_time: float  # sum of accepted steps dt
     final_dt: float
-    stop_reason: str  # one of STOP_REASONS
+    stop_reason: str  # "fitted", "max_steps", "wall_time" or "step_underflow"
     wall_time_s: float  # over all segments of a resumed run
     resumed_from_step: int | None  # step of the checkpoint resumed from, None if fresh
     first_layer_change: float  # |W_1 - W_1(0)| / |W_1(0)| (Frobenius)
@@ -325,7 +324,7 @@ class TrainResult:
 
 
 def _fingerprint(spec: ImageNetworkSpec, seed: int, x: torch.Tensor, y: torch.Tensor) -> str:
-    fields = {k: v for k, v in dataclasses.asdict(spec).items() if k not in _CAP_FIELDS}
+    fields = {k: v for k, v in dataclasses.asdict(spec).items() if k not in CAP_FIELDS}
     h = hashlib.sha256(json.dumps({"spec": fields, "seed": seed}, sort_keys=True).encode())
     h.update(x.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
     h.update(y.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
