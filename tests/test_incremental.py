@@ -1,16 +1,22 @@
 """After a full run, each config or code edit makes Snakemake plan exactly the jobs it must.
 
-One tiny pipeline is run once (on a copy of the workflow and package, so that code edits can be
-simulated); each test edits the config or the copied code and asserts the exact set of outputs the
-dry run plans.
+One tiny pipeline of both settings (sphere and images, on scikit-learn's digits) is run once, on a
+copy of the workflow and package so that code edits can be simulated; each test edits the config
+or the copied code and asserts the exact set of outputs the dry run plans. Every module of the
+package is edited in turn: an edit must rerun exactly the steps whose import closure holds the
+module (sparsefeatures/codeversion.py), and what follows them.
 """
 
 import copy
+import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from sparsefeatures import codeversion
 
 from .conftest import REPO, snakemake, tiny_sphere_config
 
@@ -31,6 +37,25 @@ BASE = tiny_sphere_config(
         },
     },
 )
+# The image setting at its smallest: one network and one SVC regime, two n, one seed.
+BASE["images"] = {
+    "datasets": {"digits": {"source": "digits"}},
+    "n_train": [16, 32],
+    "n_test": 40,
+    "seeds": [0],
+    "regimes": {
+        "feature": {
+            "kind": "network",
+            "width": 16,
+            "alpha": 1e-3,
+            "max_dgrad": 1e-3,
+            "max_steps": 50,
+        },
+        "svc": {"kind": "svc", "kernel": "ntk"},
+    },
+    "stability": {"n_points": 20},
+    "fit": {"points": 2, "bootstrap": 10},
+}
 ALL_REGIMES = ("ntk", "rfk", "feature")
 
 
@@ -43,11 +68,13 @@ def plots(target="constant", d=2):
 
 
 EXPONENTS_TABLE = {"results/report/sphere_exponents.html"}
-REPORT_TABLES = EXPONENTS_TABLE | {"results/report/sphere_run_statistics.html"}
+SPHERE_TABLES = EXPONENTS_TABLE | {"results/report/sphere_run_statistics.html"}
+IMAGE_TABLES = {f"results/report/images_{t}.html" for t in ("exponents", "run_statistics")}
+REPORT_TABLES = SPHERE_TABLES | IMAGE_TABLES
 PLOTS_AND_FITS = (
     plots() | {"results/sphere/exponents.csv", "results/sphere/atoms.csv"} | EXPONENTS_TABLE
 )
-DOWNSTREAM = PLOTS_AND_FITS | REPORT_TABLES | {"results/sphere/errors.zarr"}
+DOWNSTREAM = PLOTS_AND_FITS | SPHERE_TABLES | {"results/sphere/errors.zarr"}
 
 
 def runs(regimes=ALL_REGIMES, ns=(8, 16), seeds=(0, 1), target="constant", d=2):
@@ -57,6 +84,26 @@ def runs(regimes=ALL_REGIMES, ns=(8, 16), seeds=(0, 1), target="constant", d=2):
         for n in ns
         for s in seeds
     }
+
+
+DATA = {
+    f"results/sphere/data/constant/d2/seed{s}/{f}.zarr"
+    for s in (0, 1)
+    for f in ("test", "train_n8", "train_n16")
+}
+IMAGE_RUNS = {
+    f"results/images/runs/digits/{r}/n{n}/seed0.zarr" for r in ("feature", "svc") for n in (16, 32)
+}
+IMAGE_PLOTS = {
+    f"results/images/plots/digits_{figure}.{ext}"
+    for figure in ("test_error", "stability", "sparsity")
+    for ext in ("png", "pdf")
+}
+IMAGES_DOWNSTREAM = (
+    IMAGE_PLOTS | IMAGE_TABLES | {"results/images/errors.zarr", "results/images/exponents.csv"}
+)
+SPHERE = DATA | runs() | DOWNSTREAM
+IMAGES = IMAGE_RUNS | IMAGES_DOWNSTREAM
 
 
 @pytest.fixture(scope="module")
@@ -176,24 +223,153 @@ def test_changing_a_fit_option_reruns_only_exponents_and_plots(workspace):
     assert planned(workspace, edited(fit={"points": 2, "bootstrap": 50})) == PLOTS_AND_FITS
 
 
-@pytest.mark.parametrize(
-    ("module", "expected"),
-    [
-        ("kernels.py", runs() | DOWNSTREAM),  # networks use it for their NTK references
-        ("network.py", runs(regimes=["feature"]) | DOWNSTREAM),
-        ("runs.py", runs() | DOWNSTREAM),
-        ("plots.py", plots()),
-        ("report.py", REPORT_TABLES),
-    ],
-)
-def test_editing_numerical_code_reruns_what_uses_it(workspace, module, expected):
-    path = workspace / "repo/sparsefeatures" / module
-    original = path.read_text()
-    path.write_text(original + "\n# an edit\n")
-    try:
-        assert planned(workspace, BASE) == expected
-    finally:
-        path.write_text(original)
+# ------------------------------------------------------------------------------------------------
+# Code edits. What each rule computes with, read from the step it calls (sparsefeatures/cli.py,
+# sparsefeatures/images/cli.py): the module(s) holding its numerics.
+RULE_ENTRIES = {
+    "sphere_train_data": ("steps",),  # steps.dataset
+    "sphere_test_data": ("steps",),
+    "sphere_kernel_run": ("runs",),  # runs.kernel_run
+    "sphere_network_run": ("runs",),  # runs.network_run
+    "sphere_aggregate": ("steps",),
+    "sphere_exponents": ("steps",),
+    "sphere_atoms": ("steps",),
+    "sphere_plot": ("plots",),
+    "sphere_atoms_plot": ("plots",),
+    "report_exponents": ("report",),
+    "report_statistics": ("report",),
+    "images_train": ("images.runs",),  # images.runs.train_run
+    "images_svc": ("images.runs",),  # images.runs.svc_run
+    "images_aggregate": ("images.steps",),
+    "images_exponents": ("images.steps",),
+    # The test-error figure reads exponents.csv with images.steps.parse_exponent_row.
+    "images_plot_test_error": ("images.plots", "images.steps"),
+    "images_plot_stability": ("images.plots", "images.steps"),
+    "images_plot_sparsity": ("images.plots", "images.steps"),
+}
+PACKAGE = REPO / "sparsefeatures"
+MODULES = sorted(path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py"))
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    inputs: frozenset[str]
+    outputs: frozenset[str]
+    code: str
+
+
+@pytest.fixture(scope="module")
+def jobs(workspace) -> list[Job]:
+    """Every job of BASE, from a forced dry run: its rule, inputs, outputs and params' code."""
+    result = snakemake(
+        workspace / "work",
+        BASE,
+        "--dry-run",
+        "--forceall",
+        "--printshellcmds",
+        "--snakefile",
+        str(workspace / "repo/Snakefile"),
+    )
+    found, job = [], None
+    for line in result.stdout.splitlines():
+        if match := re.match(r"\s*(?:local)?rule (\w+):$", line):
+            job = {"rule": match.group(1), "inputs": set(), "outputs": set()}
+        elif job and (match := re.match(r"\s+(input|output): (.*)", line)):
+            job[match.group(1) + "s"].update(match.group(2).split(", "))
+        elif job and (match := re.search(r"--params '([^']*)'", line)):
+            code = json.loads(match.group(1))["code"]
+            found.append(
+                Job(job["rule"], frozenset(job["inputs"]), frozenset(job["outputs"]), code)
+            )
+            job = None
+    # Every rule of BASE is in RULE_ENTRIES, and BASE runs each of them.
+    assert {j.rule for j in found} == set(RULE_ENTRIES)
+    return found
+
+
+def reruns(jobs: list[Job], module: str) -> set[str]:
+    """What an edit of `module` must rerun: the jobs whose rule's entry modules import it (directly
+    or not; nothing for the exempt modules), and every job that follows them."""
+    outputs = set()
+    if module not in codeversion.EXEMPT:
+        for job in jobs:
+            if module in codeversion.closure(PACKAGE, RULE_ENTRIES[job.rule]):
+                outputs |= job.outputs
+    grown = True
+    while grown:
+        grown = False
+        for job in jobs:
+            if job.inputs & outputs and not job.outputs <= outputs:
+                outputs |= job.outputs
+                grown = True
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def planned_after_editing(workspace):
+    """The dry run's plan after a comment is appended to a module of the copy (one run a module)."""
+    plans: dict[str, set[str]] = {}
+
+    def plan(module: str) -> set[str]:
+        if module not in plans:
+            path = workspace / "repo/sparsefeatures" / module
+            original = path.read_bytes()
+            path.write_bytes(original + b"\n# an edit\n")
+            try:
+                plans[module] = planned(workspace, BASE)
+            finally:
+                path.write_bytes(original)
+        return plans[module]
+
+    return plan
+
+
+def test_each_rule_hashes_the_import_closure_of_its_entry_modules(workspace, jobs):
+    for job in jobs:
+        expected = codeversion.code_version(
+            workspace / "repo/sparsefeatures", *RULE_ENTRIES[job.rule]
+        )
+        assert job.code == expected, job.rule
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_editing_any_module_reruns_exactly_the_steps_importing_it(
+    planned_after_editing, jobs, module
+):
+    assert planned_after_editing(module) == reruns(jobs, module)
+
+
+# Written out by hand from the imports, independently of codeversion.
+EVERYTHING = SPHERE | IMAGES
+WRITTEN_OUT = {
+    "__init__.py": EVERYTHING,  # runs on every import of the package
+    "sphere.py": EVERYTHING,  # datasets (steps.dataset); images.runs -> images.steps -> steps
+    "steps.py": EVERYTHING,
+    "exponents.py": EVERYTHING,  # imported by steps
+    "kernels.py": runs() | DOWNSTREAM | IMAGES,  # NTK references, the SVC's Gram matrices
+    "network.py": runs() | DOWNSTREAM,  # kernel runs too: runs.py imports it (in a function)
+    "measures.py": runs() | DOWNSTREAM,
+    "runs.py": runs() | DOWNSTREAM,
+    "plots.py": plots() | IMAGE_PLOTS,  # images.plots uses its mean_and_sem
+    "report.py": REPORT_TABLES,
+    "images/__init__.py": IMAGES,
+    "images/steps.py": IMAGES,  # images.runs imports its scalars
+    "images/training.py": IMAGES,
+    "images/svc.py": IMAGES,
+    "images/plots.py": IMAGE_PLOTS,
+    "cli.py": set(),  # exempt: I/O
+    "images/cli.py": set(),
+    "store.py": set(),
+    "summary.py": set(),
+    "codeversion.py": set(),
+    "cost.py": set(),  # imported by no step
+}
+
+
+@pytest.mark.parametrize("module", sorted(WRITTEN_OUT))
+def test_editing_a_module_reruns_what_it_can_change(planned_after_editing, module):
+    assert planned_after_editing(module) == WRITTEN_OUT[module]
 
 
 def test_a_regime_restricted_to_some_targets_skips_the_others(workspace):

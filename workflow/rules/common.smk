@@ -1,5 +1,5 @@
 # Config validation, and the target lists and parameters every rule draws from.
-import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -40,30 +40,31 @@ def canonical(obj):
 
 
 PACKAGE = Path(workflow.basedir) / "sparsefeatures"
+# This checkout's sparsefeatures/codeversion.py (standard library only), whether or not the package
+# is installed where Snakemake runs.
+_spec = importlib.util.spec_from_file_location("_codeversion", PACKAGE / "codeversion.py")
+codeversion = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(codeversion)
 
 
-def code_version(*modules):
-    """Hash of the package modules that hold a step's numerics.
-
-    Snakemake does not track imported code; putting this in a rule's params makes an edit of, say,
-    kernels.py rerun the kernel runs and nothing else. I/O modules (cli.py, store.py) are left out:
-    the stores' format_version guards their layout.
-    """
-    digest = hashlib.sha256()
-    for module in modules:
-        digest.update((PACKAGE / module).read_bytes())
-    return digest.hexdigest()[:12]
+def code_version(*entries):
+    """Version of the code a step runs: a hash of its entry modules and every package module they
+    import, directly or not (sparsefeatures/codeversion.py; the I/O modules it exempts, listed
+    there, are left out). Snakemake does not track imported code: in a rule's params, this makes an
+    edit rerun exactly the steps whose import closure holds the edited module."""
+    return codeversion.code_version(PACKAGE, *entries)
 
 
-# Which modules each kind of step computes with.
+# Each kind of step by its entry modules: those holding what it computes (what its step in
+# sparsefeatures/cli.py calls), never the CLI itself, which imports every step's modules.
 CODE = {
-    "dataset": code_version("sphere.py"),
-    "kernel": code_version("kernels.py", "runs.py"),
-    "network": code_version("network.py", "measures.py", "kernels.py", "runs.py"),
-    "aggregate": code_version("steps.py"),
-    "exponents": code_version("steps.py", "exponents.py"),
-    "plot": code_version("plots.py"),
-    "report": code_version("report.py"),
+    "dataset": code_version("steps"),
+    "kernel": code_version("runs"),
+    "network": code_version("runs"),
+    "aggregate": code_version("steps"),
+    "exponents": code_version("steps"),
+    "plot": code_version("plots"),
+    "report": code_version("report"),
 }
 
 
@@ -223,18 +224,14 @@ IMAGE_REGIMES = IMAGES.get("regimes", {})
 IMAGE_NETWORK_REGIMES = [r for r, spec in IMAGE_REGIMES.items() if spec["kind"] == "network"]
 IMAGE_SVC_REGIMES = [r for r, spec in IMAGE_REGIMES.items() if spec["kind"] == "svc"]
 
-# Which modules each kind of image step computes with (code_version: common.smk), so that an edit
-# reruns the steps it can change and nothing else.
+# Each kind of image step by its entry modules (code_version above; the steps of
+# sparsefeatures/images/cli.py). The plots also parse exponents.csv with images.steps.
 IMAGES_CODE = {
-    "network": code_version(
-        "images/runs.py", "images/datasets.py", "images/diffeo.py", "images/training.py"
-    ),
-    "svc": code_version(
-        "images/runs.py", "images/datasets.py", "images/diffeo.py", "images/svc.py", "kernels.py"
-    ),
-    "aggregate": code_version("images/steps.py"),
-    "exponents": code_version("images/steps.py", "exponents.py"),
-    "plot": code_version("images/plots.py"),
+    "network": code_version("images.runs"),
+    "svc": code_version("images.runs"),
+    "aggregate": code_version("images.steps"),
+    "exponents": code_version("images.steps"),
+    "plot": code_version("images.plots", "images.steps"),
 }
 
 if IMAGE_DATASETS:
