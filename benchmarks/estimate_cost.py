@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from sparsefeatures import cost
@@ -40,7 +40,10 @@ CONSTANTS = RESULTS / "cost_constants.json"
 def constants(remeasure: bool) -> cost.CpuConstants:
     """The measured constants: from the cache, or measured now (and cached)."""
     if CONSTANTS.exists() and not remeasure:
-        return cost.CpuConstants.from_json(json.loads(CONSTANTS.read_text()))
+        cached = json.loads(CONSTANTS.read_text())
+        if set(cached) == {f.name for f in fields(cost.CpuConstants)}:
+            return cost.CpuConstants.from_json(cached)
+        print(f"{CONSTANTS} was measured for another version of the cost model")
     print(f"measuring this machine's constants (cached in {CONSTANTS}) ...")
     measured = cost.measure(log=lambda line: print("  " + line, flush=True))
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -56,20 +56,37 @@ def _run(args) -> None:
                 log=log.info,
             )
         except TrainingDiverged as err:
-            # A diverging run is a result of its parameters, not a crash: recording it lets the
-            # rest of the sweep go on and the aggregate show the run as missing, with the reason.
-            store.write_failure(args.out, p, str(err))
-            log.warning(
-                "run %s FAILED: %s; recorded as a failed store (params %s)",
-                args.out,
-                err,
-                store.canonical_json(p),
-            )
+            _record_failure(args, p, str(err))
+            return
+    elif regime["kind"] == "sparse":
+        import numpy as np
+
+        spec = {k: v for k, v in regime.items() if k != "kind"}
+        try:
+            ds = runs.sparse_run(spec, p["measures"], train, test, p["seed"], log=log.info)
+        except runs.NotCertified as err:
+            _record_failure(args, p, f"sparse solver not certified: {err}")
+            return
+        except np.linalg.LinAlgError as err:
+            _record_failure(args, p, f"the sparse solver's linear algebra failed: {err}")
             return
     else:
         raise ValueError(f"run {args.out}: unknown regime kind {regime['kind']!r}")
     store.write(ds, args.out, p)
     log.info("run %s done: %s", args.out, steps.run_summary(ds))
+
+
+def _record_failure(args, params: dict, reason: str) -> None:
+    """A run that failed numerically (a diverging training, say) is a result of its parameters,
+    not a crash: recording it lets the rest of the sweep go on and the aggregate show the run as
+    missing, with the reason."""
+    store.write_failure(args.out, params, reason)
+    log.warning(
+        "run %s FAILED: %s; recorded as a failed store (params %s)",
+        args.out,
+        reason,
+        store.canonical_json(params),
+    )
 
 
 def _aggregate(args) -> None:

@@ -102,7 +102,16 @@ class Job:
 
 
 # Cost kinds measured by running a step's command line (the rest are no-op target rules).
-MEASURED_KINDS = ("dataset", "kernel", "network", "image_network", "svc", "light", "plot")
+MEASURED_KINDS = (
+    "dataset",
+    "kernel",
+    "network",
+    "sparse",
+    "image_network",
+    "svc",
+    "light",
+    "plot",
+)
 # Jobs after all runs (aggregates, fits, plots): they add to the wall time one after another.
 TAIL_KINDS = ("light", "plot", "target")
 
@@ -133,7 +142,7 @@ def sphere_jobs(sphere: dict) -> list[Job]:
     for name, regime in sphere["regimes"].items():
         spec = {k: v for k, v in regime.items() if k not in ("targets", "n_max")}
         for target in _regime_targets(sphere, name):
-            if regime["kind"] == "network":
+            if regime["kind"] in ("network", "sparse"):
                 networks.add(target)
             for d in sphere["dims"]:
                 for n in [n for n in sphere["n_train"] if n <= regime.get("n_max", math.inf)]:
@@ -143,6 +152,8 @@ def sphere_jobs(sphere: dict) -> list[Job]:
                         sizes = {"d": d, "n": n, "n_test": sphere["n_test"]}
                         if regime["kind"] == "kernel":
                             jobs.append(Job("sphere_kernel_run", "kernel", sizes))
+                        elif regime["kind"] == "sparse":
+                            jobs.append(Job("sphere_sparse_run", "sparse", sizes))
                         else:
                             key = {"target": target, "regime_spec": spec}
                             jobs.append(Job("sphere_network_run", "network", sizes | key))
@@ -309,6 +320,7 @@ class CpuConstants:
     teacher_unit_s: float  # drawing one teacher unit
     sphere_step: list[list[float]]  # rows [n, H, seconds per step] (mean field, d = 3)
     sphere_forward_entry_s: float  # one (point, neuron) of a prediction
+    sparse_solve: list[list[float]]  # rows [d, n, seconds] of the sparse limit's solver
     image_trial: list[float]  # [a, b, c]: seconds per trial step = a + b n D h + c n h
     svc_gram: list[float]  # [e, m]: one entry of an image Gram matrix costs e + D m seconds
     svc_solve: list[float]  # [s, p]: libsvm's solve takes s n^p seconds
@@ -407,6 +419,7 @@ def measure_overheads(repeats: int = 2) -> tuple[dict[str, float], float, float]
             "dataset": dataset("train", 8),
             "kernel": run(kernel, "k"),
             "network": run(_TINY_NETWORK, "net"),
+            "sparse": run({"kind": "sparse"}, "sparse"),
             "light": _step_command(sphere, "aggregate", {"grid": grid}, *runs),
             "plot": [sys.executable, "-c", plot],
             "image_network": _step_command(images, "train", train, "--out", str(d / "i.zarr")),
@@ -496,6 +509,26 @@ def measure_sphere_forward(points: int = 4096, width: int = 1000, repeats: int =
     theta, w = init_params(spec, 3, 0)
     x = torch.randn(points, 3, dtype=torch.float64)
     return _best(lambda: predictor(spec, theta, w, x), repeats) / (points * width)
+
+
+# (d, n) at which the sparse limit's solver is timed (constant target, penalty 0, its default
+# tolerances): its time grows faster than linearly in n and depends on d.
+SPARSE_GRID = ((2, 64), (2, 256), (3, 64), (3, 256), (5, 64), (5, 256))
+
+
+def measure_sparse(repeats: int = 1) -> list[list[float]]:
+    """Rows [d, n, seconds] of sparse.solve on the constant target, one thread."""
+    import threadpoolctl
+
+    from . import sparse, sphere
+
+    rows = []
+    with threadpoolctl.threadpool_limits(1):
+        for d, n in SPARSE_GRID:
+            x, y = sphere.make_split({"kind": "constant"}, "c", d, 0, "train", n)
+            spec = sparse.SparseSpec()
+            rows.append([d, n, _best(lambda x=x, y=y, s=spec: sparse.solve(x, y, s, 0), repeats)])
+    return rows
 
 
 # (n, D, h) at which a trial step of the image trainer is timed: the digits config's and the
@@ -621,6 +654,8 @@ def measure(log: Callable[[str], None] = print) -> CpuConstants:
         teacher = measure_teacher()
     steps = measure_sphere_steps()
     forward = measure_sphere_forward()
+    log("sparse limit solver ...")
+    sparse_rows = measure_sparse()
     log("image trial steps, SVC, data set loading ...")
     trial, trial_rows = measure_image_trials()
     gram, solve, solve_basis = measure_svc()
@@ -641,6 +676,7 @@ def measure(log: Callable[[str], None] = print) -> CpuConstants:
         teacher_unit_s=teacher["unit"],
         sphere_step=steps,
         sphere_forward_entry_s=forward,
+        sparse_solve=sparse_rows,
         image_trial=trial,
         svc_gram=gram,
         svc_solve=solve,
@@ -677,6 +713,19 @@ def sphere_step_seconds(c: CpuConstants, n: int, width: int) -> float:
     if width <= hs[0]:
         return at_h[0] * width / hs[0]  # fewer neurons: fewer entries, proportionally
     return _interp_loglog(width, hs, at_h)
+
+
+def sparse_seconds(c: CpuConstants, d: int, n: int) -> float:
+    """Seconds of one sparse-limit solve: interpolated log-log in n at the nearest measured d
+    (time per point grows with n, so beyond the grid the last segment's slope is extrapolated)."""
+    nearest = min({row[0] for row in c.sparse_solve}, key=lambda dim: (abs(dim - d), -dim))
+    ns, ts = zip(
+        *sorted((row[1], row[2]) for row in c.sparse_solve if row[0] == nearest), strict=True
+    )
+    if n > ns[-1] and len(ns) > 1:
+        slope = math.log(ts[-1] / ts[-2]) / math.log(ns[-1] / ns[-2])
+        return ts[-1] * (n / ns[-1]) ** max(slope, 1.0)
+    return _interp_loglog(n, list(ns), list(ts))
 
 
 def sphere_step_gpu_seconds(n: int, width: int, d: int, dtype: str) -> float:
@@ -727,6 +776,9 @@ def job_seconds(job: Job, c: CpuConstants, recorded: RecordedSteps) -> JobTime:
     if job.kind == "kernel":
         n = s["n"]
         t = fixed + c.kernel_entry_s * (2 * n**2 + n * s["n_test"]) + c.cholesky_n3_s * n**3
+        return JobTime(t, t)
+    if job.kind == "sparse":
+        t = fixed + sparse_seconds(c, s["d"], s["n"])
         return JobTime(t, t)
     if job.kind == "network":
         spec = s["regime_spec"]

@@ -65,8 +65,25 @@ RUN_VARIABLES = {
         "the configured angle, over twice its variance",
         "1",
     ),
-    "converged": ("1 if training met its convergence criterion, 0 if it hit the step cap", "1"),
-    "steps": ("gradient steps taken", "1"),
+    # The sparse limit only (kind: sparse): its certificate.
+    "objective": (
+        "objective at the solution: (1/2n) sum (f - y)^2 + lambda |mu|_TV, or |mu|_TV when "
+        "lambda = 0 (the minimum-total-variation interpolant)",
+        "target units squared (lambda > 0), target units (lambda = 0)",
+    ),
+    "duality_gap": ("relative duality gap (primal - dual) / primal of the solution", "1"),
+    "dual_violation": (
+        "largest relative violation of the dual constraint found by a final dense search over "
+        "directions (0: certified optimal up to duality_gap)",
+        "1",
+    ),
+    "train_residual": ("largest |f(x_i) - y_i| on the training set", "target units"),
+    "converged": (
+        "1 if the fit met its convergence criterion (networks: a loss tolerance; sparse: the "
+        "duality-gap tolerance), 0 if it hit its step or iteration cap",
+        "1",
+    ),
+    "steps": ("gradient steps (networks) or column-generation iterations (sparse)", "1"),
     "final_loss": (
         "training objective at the end (alpha-trick: times alpha^2)",
         "target units squared",

@@ -23,6 +23,7 @@ CONSTANTS = cost.CpuConstants(
     teacher_unit_s=1e-7,
     sphere_step=[[8, 1000, 1e-4], [1024, 1000, 1e-3], [8, 10000, 1e-3], [1024, 10000, 1e-2]],
     sphere_forward_entry_s=1e-9,
+    sparse_solve=[[3, 64, 0.1], [3, 256, 0.8], [5, 64, 0.2], [5, 256, 3.2]],
     image_trial=[1e-3, 1e-10, 1e-8],
     svc_gram=[1e-9, 1e-11],
     svc_solve=[1e-7, 1.5],
@@ -55,6 +56,27 @@ def test_a_regimes_targets_restrict_its_runs_and_datasets():
     assert counts["sphere_atoms_plot"] == 1 and counts["sphere_plot"] == 2
     assert "images_train" not in counts and counts["all"] == 1
     assert cost.pipeline_jobs(c, "images_all") == [cost.Job("images_all", "target")]
+
+
+def test_sparse_jobs_follow_n_max_and_the_measured_solves():
+    c = config(
+        dims=[3],
+        n_train=[64, 256, 1024],
+        seeds=[0],
+        targets={"constant": {"kind": "constant"}},
+        regimes={
+            "ntk": {"kind": "kernel", "kernel": "ntk"},
+            "limit": {"kind": "sparse", "n_max": 256},
+        },
+    )
+    counts = cost.job_counts(cost.pipeline_jobs(c))
+    assert counts["sphere_sparse_run"] == 2 and counts["sphere_atoms_plot"] == 1
+    assert cost.sparse_seconds(CONSTANTS, 3, 256) == pytest.approx(0.8, rel=RTOL)
+    assert cost.sparse_seconds(CONSTANTS, 4, 64) == pytest.approx(0.1, rel=RTOL)  # nearest d
+    # Beyond the grid: the last segment's slope, here 0.8 / 0.1 per factor 4 (n^1.5).
+    assert cost.sparse_seconds(CONSTANTS, 3, 1024) == pytest.approx(6.4, rel=RTOL)
+    job = cost.Job("sphere_sparse_run", "sparse", {"d": 5, "n": 256, "n_test": 10})
+    assert cost.job_seconds(job, CONSTANTS, cost.RecordedSteps()).cpu_bound == pytest.approx(4.2)
 
 
 def test_kernel_job_is_overhead_gram_entries_and_cholesky():

@@ -35,6 +35,7 @@ BASE = tiny_sphere_config(
             "check_every": 100,
             "window": 100,
         },
+        "limit": {"kind": "sparse"},
     },
 )
 # The image setting at its smallest: one network and one SVC regime, two n, one seed.
@@ -56,7 +57,7 @@ BASE["images"] = {
     "stability": {"n_points": 20},
     "fit": {"points": 2, "bootstrap": 10},
 }
-ALL_REGIMES = ("ntk", "rfk", "feature")
+ALL_REGIMES = ("ntk", "rfk", "feature", "limit")
 
 
 def plots(target="constant", d=2):
@@ -205,9 +206,15 @@ def test_changing_a_network_hyperparameter_reruns_only_that_regime(workspace):
     assert planned(workspace, edited(regimes=regimes)) == runs(regimes=["feature"]) | DOWNSTREAM
 
 
-def test_changing_a_network_measure_reruns_only_network_runs(workspace):
+def test_changing_the_sparse_penalty_reruns_only_that_regime(workspace):
+    regimes = copy.deepcopy(BASE["sphere"]["regimes"])
+    regimes["limit"]["penalty"] = 1e-4
+    assert planned(workspace, edited(regimes=regimes)) == runs(regimes=["limit"]) | DOWNSTREAM
+
+
+def test_changing_a_network_measure_reruns_only_the_runs_it_measures(workspace):
     config = edited(measures={"rotation_angle": 0.2})
-    assert planned(workspace, config) == runs(regimes=["feature"]) | DOWNSTREAM
+    assert planned(workspace, config) == runs(regimes=["feature", "limit"]) | DOWNSTREAM
 
 
 def test_changing_the_training_device_or_checkpointing_reruns_nothing(workspace):
@@ -231,6 +238,7 @@ RULE_ENTRIES = {
     "sphere_test_data": ("steps",),
     "sphere_kernel_run": ("runs",),  # runs.kernel_run
     "sphere_network_run": ("runs",),  # runs.network_run
+    "sphere_sparse_run": ("runs",),  # runs.sparse_run
     "sphere_aggregate": ("steps",),
     "sphere_exponents": ("steps",),
     "sphere_atoms": ("steps",),
@@ -351,6 +359,7 @@ WRITTEN_OUT = {
     "network.py": runs() | DOWNSTREAM,  # kernel runs too: runs.py imports it (in a function)
     "measures.py": runs() | DOWNSTREAM,
     "runs.py": runs() | DOWNSTREAM,
+    "sparse.py": runs() | DOWNSTREAM,  # imported by runs.py (in a function)
     "plots.py": plots() | IMAGE_PLOTS,  # images.plots uses its mean_and_sem
     "report.py": REPORT_TABLES,
     "images/__init__.py": IMAGES,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sparsefeatures import kernels, network, sphere, steps, store
+from sparsefeatures import kernels, network, sparse, sphere, steps, store
 
 from .conftest import REPO, SNAKEMAKE, TINY_NETWORK, tiny_sphere_config
 
@@ -112,6 +112,33 @@ def test_schema_defaults_of_network_regimes_equal_the_network_spec():
     spec_defaults = {f.name: f.default for f in dataclasses.fields(network.NetworkSpec)}
     del spec_defaults["device"]  # a training setting (config `training.device`), not a regime's
     assert schema_defaults == spec_defaults
+
+
+def test_schema_defaults_of_sparse_regimes_equal_the_sparse_spec():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    properties = schema["$defs"]["sparse_regime"]["properties"]
+    selection = ("kind", "targets", "n_max")
+    schema_defaults = {k: v["default"] for k, v in properties.items() if k not in selection}
+    assert schema_defaults == {f.name: f.default for f in dataclasses.fields(sparse.SparseSpec)}
+
+
+def test_sparse_regime_through_the_pipeline(tmp_path, run_snakemake):
+    """The feature regime's limit, solved exactly: certified runs, atoms, theory and figures."""
+    config = tiny_sphere_config(
+        dims=[3],
+        n_train=[8, 16, 32],
+        regimes={"ntk": {"kind": "kernel", "kernel": "ntk"}, "limit": {"kind": "sparse"}},
+    )
+    run_snakemake(tmp_path, config)
+    ds = store.read(tmp_path / "results/sphere/runs/constant/d3/limit/n32/seed0.zarr")
+    assert float(ds.duality_gap) <= 1e-4 and float(ds.dual_violation) <= 1e-4
+    assert float(ds.train_residual) < 1e-8  # the interpolating limit
+    assert 1 <= int(ds.n_atoms) <= 32 and ds["theta"].shape == (ds["c"].shape[0], 3)
+    rows = {r["regime"]: r for r in csv.DictReader(open(tmp_path / "results/sphere/exponents.csv"))}
+    assert rows["limit"]["theory"] == "feature" and float(rows["limit"]["beta_theory"]) == 2.5
+    atoms = list(csv.DictReader(open(tmp_path / "results/sphere/atoms.csv")))
+    assert [r["regime"] for r in atoms] == ["limit"]
+    assert (tmp_path / "results/sphere/plots/constant_d3_atoms.png").exists()
 
 
 def test_network_regimes_through_the_pipeline(tmp_path, run_snakemake):

@@ -61,6 +61,7 @@ CODE = {
     "dataset": code_version("steps"),
     "kernel": code_version("runs"),
     "network": code_version("runs"),
+    "sparse": code_version("runs"),
     "aggregate": code_version("steps"),
     "exponents": code_version("steps"),
     "plot": code_version("plots"),
@@ -122,10 +123,14 @@ def sphere_run_paths():
     ]
 
 
-def network_targets():
-    """Targets that at least one network regime runs on (they get an atoms plot)."""
-    networks = [name for name, spec in SPHERE["regimes"].items() if spec["kind"] == "network"]
-    return [t for t in SPHERE["targets"] if any(t in regime_targets(r) for r in networks)]
+# Regime kinds whose runs count atoms (their neurons or atoms are measured).
+ATOM_KINDS = ("network", "sparse")
+
+
+def atom_targets():
+    """Targets that at least one regime with atoms runs on (they get an atoms plot)."""
+    counted = [name for name, spec in SPHERE["regimes"].items() if spec["kind"] in ATOM_KINDS]
+    return [t for t in SPHERE["targets"] if any(t in regime_targets(r) for r in counted)]
 
 
 def sphere_outputs():
@@ -133,9 +138,9 @@ def sphere_outputs():
         rules.sphere_exponents.output.csv,
         *expand(rules.sphere_plot.output.png, target=SPHERE["targets"], d=SPHERE["dims"]),
     ]
-    if network_targets():
+    if atom_targets():
         outputs.append(rules.sphere_atoms.output.csv)
-        outputs += expand(rules.sphere_atoms_plot.output.png, target=network_targets(), d=SPHERE["dims"])
+        outputs += expand(rules.sphere_atoms_plot.output.png, target=atom_targets(), d=SPHERE["dims"])
     return outputs + report_outputs("sphere")
 
 
@@ -168,7 +173,7 @@ def run_params(w):
             "code": CODE[spec["kind"]],
         }
         # Network measures are computed in the run, so they are among its parameters.
-        | ({"measures": SPHERE["measures"]} if spec["kind"] == "network" else {})
+        | ({"measures": SPHERE["measures"]} if spec["kind"] in ATOM_KINDS else {})
     )
 
 
@@ -349,7 +354,7 @@ def report_exponents_inputs(w):
     if w.setting == "images":
         return {"images": rules.images_exponents.output.csv}
     inputs = {"sphere": rules.sphere_exponents.output.csv}
-    if network_targets():
+    if atom_targets():
         inputs["atoms"] = rules.sphere_atoms.output.csv
     return inputs
 

@@ -100,6 +100,30 @@ rule sphere_network_run:
         " --checkpoint-dir {params.checkpoints} --log {log}"
 
 
+rule sphere_sparse_run:
+    input:
+        train=rules.sphere_train_data.output.store,
+        test=rules.sphere_test_data.output.store,
+    output:
+        store=directory("results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr"),
+    wildcard_constraints:
+        regime=regime_names("sparse"),
+    params:
+        json=run_params,
+    log:
+        "logs/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        runtime=60,
+    conda:
+        "../../envs/sparsefeatures.yaml"
+    shell:
+        "python -m sparsefeatures.cli run --params '{params.json}' --threads {threads}"
+        " --train {input.train} --test {input.test} --out {output.store} --log {log}"
+
+
 rule sphere_aggregate:
     input:
         runs=sphere_run_paths(),

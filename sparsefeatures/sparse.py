@@ -1,0 +1,1075 @@
+"""The sparse limit of the feature regime, solved as a convex problem on measures.
+
+A one-hidden-layer ReLU network in the mean-field (feature) regime (Petrini, Cagnetta,
+Vanden-Eijnden, Wyart, NeurIPS 2022, arXiv:2206.12314), f(x) = (1/H) sum_h w_h relu(theta_h . x)
+with x and theta_h on the unit sphere S^{d-1}, trained on (1/2n) sum_i (f(x_i) - y_i)^2 +
+(lambda/H) sum_h |w_h|, is a signed measure mu = (1/H) sum_h w_h delta_{theta_h} on the sphere, and
+the loss is the convex functional (Bach 2017, "Breaking the curse of dimensionality with convex
+neural networks", JMLR; Chizat & Bach 2018, "On the global convergence of gradient descent for
+over-parameterized models using optimal transport")
+
+    P(mu) = (1/2n) sum_i (f_mu(x_i) - y_i)^2 + lambda |mu|_TV,   f_mu(x) = int relu(theta . x) dmu.
+
+For lambda -> 0+ its minimiser is the minimum-total-variation interpolant, min |mu|_TV subject to
+f_mu(x_i) = y_i. This module computes the global minimiser, an atomic measure
+mu = sum_j c_j delta_{theta_j}, with a certificate of optimality: the relative duality gap.
+
+Duality. With g_p(theta) = sum_i p_i relu(theta . x_i), the dual problem is max_p y.p - (n/2)|p|^2
+(lambda > 0) or max_p y.p (lambda = 0) subject to sup_theta |g_p(theta)| <= lambda (or <= 1). At
+the optimum p = (y - f_mu(x))/n (the Lasso's) and the atoms sit where |g_p| reaches its bound.
+
+Cells. The n great circles {theta . x_i = 0} cut the sphere into cells of constant sign pattern
+s = (1{theta . x_i > 0})_i. On the closed cone C_s of a cell g_p is linear, g_p(theta) =
+theta . v_s with v_s = sum_{i in s} p_i x_i, so the maximum of g_p over the cell is
+h_s = |Pi_{C_s}(v_s)| (Pi the Euclidean projection on the polyhedral cone), reached at
+Pi_{C_s}(v_s) / h_s: inside the cell if v_s is (then h_s = |v_s|), on a face or an edge of it
+otherwise. Faces matter: with p_i < 0, g_p has a concave kink along the circle of x_i, and atoms do
+sit on such circles. The dual constraint is one convex constraint per cell and orientation,
+h_s(+-v_s) <= 1, and the primal is a set of cones: the measure restricted to a cell is one atom,
+whose weight times direction is any vector u in +-C_s, contributing sum_{i in s} (u . x_i) e_i to
+the training predictions. On a finite set of cells the problem is a second-order-cone-like
+programme whose unknown positions live inside the cells.
+
+Method: an exchange (column-generation) method on cells, in the spirit of conditional gradient on
+measures (Bach 2017, Frank-Wolfe; Boyd, Schiebinger, Recht 2017, "The alternating descent
+conditional gradient method for sparse inverse problems", ADCG: conditional gradient plus a local
+joint refinement of positions and weights). Here the restricted problem over a set of cells
+optimises the weights and the positions within each cell exactly, which is the ADCG refinement
+made convex:
+1. Restricted problem: the log-barrier method (Boyd & Vandenberghe, Convex Optimization, ch. 11)
+   on the dual over the current cells, min_q t(-y.q + (n lambda/2)|q|^2) - sum_cells
+   log(1 - h_s(q)^2), with q = p/lambda (q = p for lambda = 0), Newton steps with backtracking and
+   t multiplied by BARRIER_MU between centerings until the barrier's gap is below gap_tol/4. At
+   a centre the primal is explicit: one atom per cell with weight o_s (k_s/t) h_s, k_s =
+   2/(1 - h_s^2), at Pi_{C_s}(o_s v_s)/h_s (o_s the orientation, +-1), and y - f = n lambda q
+   exactly. The Newton system is n x n whatever the number m of cells: the Hessian is
+   (X X^T) o (S^T K S) - (face terms) + B K^2 B^T, two or three (m, n) rank-m updates (BLAS syrk).
+2. Search: the dual constraint's violators are local maxima of +-g_q. In a cell, one step of
+   theta <- normalise(sum_{i: theta.x_i > 0} q_i x_i) jumps to the cell's maximiser, so iterating
+   from many starts (random directions, the data points, the current atoms), vectorised as one
+   (starts, n) product per step, ends at a fixed point (a maximum inside a cell) or in a 2-cycle
+   across a circle (a maximum on the shared face). The cells of the last two iterates are scored
+   exactly, h_s, by the cone projection (Lawson-Hanson on the dual NNLS, vectorised over cells).
+3. Cells with h_s > 1 are added (the worst first, at most `add_cells`), cells far from active
+   (h_s < `prune`) are dropped, and the barrier restarts from the previous centre scaled to be
+   strictly feasible, at t / BARRIER_MU.
+Until the estimated gap is below gap_tol the cells' constraints are |v_s| <= 1 ("plain": smooth,
+no projection; stricter than the cell's true constraint when its maximiser is outside it, so the
+dual stays feasible, but the primal atoms may then sit outside their cells); then the exact
+constraints h_s <= 1 take over until the certified gap is below gap_tol.
+
+Measure and certificate. The atoms of the final centre are merged by sign pattern (atoms in one
+closed cell act on the training set as one: their sum u = sum_j c_j theta_j, at u/|u| with weight
+|u|, keeps f on the training points and does not increase |mu|_TV; cells sharing an edge maximum
+give the same atom several times), atoms of negligible weight are dropped, and for lambda = 0 the
+weights are corrected by least squares to interpolate exactly. The certificate is independent of
+the solver's internals: for lambda > 0, p = (y - f_mu)/n from the final measure; for lambda = 0 the
+barrier's q. A dense search (`certify_starts` random starts, the data points and the atoms, plus
+the same number of random directions evaluated directly) gives V = sup |g_p| over the cells it
+finds, p is scaled by min(1, lambda/V) (by 1/max(1, V)) to be feasible, and the relative duality
+gap (P - D)/P is reported with dual_violation = max(0, V/lambda - 1) (max(0, V - 1)). A cell the
+dense search misses is the only way the certificate can be optimistic.
+
+Cost: each Newton step is O(n^2 m) (m ~ 3n to 6n cells near the end: neighbouring cells share
+the atoms on their common faces), with 10-20 Newton steps per exchange iteration; the search is
+O(starts n d) per ascent step. numpy and scipy only (no torch), and no change to the BLAS thread
+settings.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+from scipy.linalg.blas import dsyrk
+
+# Seconds of wall time between two progress lines sent to `log`.
+LOG_EVERY_S = 10.0
+# Factor by which the barrier parameter t grows between two centerings (and shrinks when cells
+# are added): 10 keeps each centering at ~10 Newton steps.
+BARRIER_MU = 10.0
+# Centering stops when half the squared Newton decrement, the predicted decrease of the barrier
+# function, falls below this.
+NEWTON_TOL = 1e-7
+# Newton steps per centering at most (a centering that needs more is cut short; the exchange
+# loop goes on from where it stopped).
+MAX_NEWTON = 100
+# Fixed-point ascent steps of the search at most: most starts settle in < 10.
+ASCENT_STEPS = 40
+# Steps at most of the local search from cells to their best neighbours across faces.
+WALK_ROUNDS = 20
+# Starts of the search handled together: bounds the (block, n) pattern arrays.
+SEARCH_BLOCK = 4096
+# After a restart the previous centre is scaled to max h = 1 - RESTART_MARGIN over the new cells.
+RESTART_MARGIN = 1e-3
+RESTART_T = 10.0
+# Second entropy word of the solver's random generator (the first is the seed).
+SEED_SALT = 0x5BA75E
+EXACT_START = False
+
+
+@dataclass(frozen=True)
+class SparseSpec:
+    """Solver settings of a `kind: sparse` regime: the fields are the config's keys."""
+
+    penalty: float = 0.0  # lambda >= 0 in P(mu); 0 = the interpolating (min-TV) limit
+    gap_tol: float = 1e-4  # stop when the certified relative duality gap (P - D)/P is below this
+    max_iter: int = 200  # exchange iterations (restricted solve + search) at most
+    starts: int = 0  # search starts per iteration (random directions); 0 = max(1000, 2n)
+    certify_starts: int = 0  # starts of the final dense search; 0 = max(2000, 20n)
+    init_cells: int = 0  # random directions whose cells seed the first solve; 0 = max(200, n)
+    add_cells: int = 0  # violating cells added per iteration at most; 0 = n
+    prune: float = 0.5  # cells whose constraint value h_s falls below this are dropped
+
+    def __post_init__(self) -> None:
+        def fail(name: str, why: str) -> None:
+            raise ValueError(f"SparseSpec.{name} = {getattr(self, name)!r}: {why}")
+
+        for name in ("max_iter", "starts", "certify_starts", "init_cells", "add_cells"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                fail(name, "must be an integer")
+            if value < 0:
+                fail(name, "must be >= 0")
+        for name in ("penalty", "gap_tol", "prune"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                fail(name, "must be a number")
+            if not math.isfinite(value):
+                fail(name, "must be finite")
+        if self.penalty < 0:
+            fail("penalty", "must be >= 0")
+        if not 0 < self.gap_tol < 1:
+            fail("gap_tol", "must be in (0, 1)")
+        if self.max_iter < 1:
+            fail("max_iter", "must be >= 1")
+        if not 0 <= self.prune < 1:
+            fail("prune", "must be in [0, 1)")
+
+
+def spec_from_config(regime: dict) -> SparseSpec:
+    """SparseSpec from a config regime entry, ignoring its `kind` key; unknown keys are errors."""
+    known = {f.name for f in fields(SparseSpec)}
+    entries = {k: v for k, v in regime.items() if k != "kind"}
+    unknown = sorted(set(entries) - known)
+    if unknown:
+        raise ValueError(f"unknown SparseSpec fields {unknown}; expected some of {sorted(known)}")
+    return SparseSpec(**entries)
+
+
+def relu_features(theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """relu(x_i . theta_j) (n, m) for rows x (n, d) and atoms theta (m, d)."""
+    return np.maximum(x @ theta.T, 0.0)
+
+
+@dataclass
+class SparseResult:
+    """The measure mu = sum_j c_j delta_{theta_j} and its certificate."""
+
+    theta: np.ndarray  # (m, d) unit atom directions
+    c: np.ndarray  # (m,) signed atom weights
+    penalty: float  # lambda
+    objective: float  # P(mu) (lambda > 0) or |mu|_TV (lambda = 0)
+    tv: float  # |mu|_TV = sum_j |c_j|
+    dual_bound: float  # D(p) of the feasible dual: objective - dual_bound >= the true suboptimality
+    duality_gap: float  # (objective - dual_bound) / objective, >= 0 up to rounding
+    dual_violation: float  # max(0, V/lambda - 1) (V - 1 for lambda = 0), V = sup |g_p| found
+    train_residual: float  # max_i |f(x_i) - y_i|
+    iterations: int  # exchange iterations
+    converged: bool  # duality_gap <= gap_tol
+    seconds: float  # wall time of solve()
+    newton_steps: int  # Newton steps of the barrier, all iterations together
+    # Per exchange iteration: "objective" and "gap" (of the restricted problem's primal against
+    # the search's dual bound; the plain phase's objective can lie below the optimum, see the
+    # module docstring), "cells" (constraints of the restricted problem), "atoms" (cells with
+    # h_s > 1 - 1e-3), "seconds" (wall time at its end), "exact" (1 in the exact phase).
+    history: dict[str, np.ndarray]
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.c.size)
+
+    def predict(self, x: np.ndarray, block: int = 8192) -> np.ndarray:
+        """f_mu at the rows of x (k, d), in blocks of rows so that (block, m) fits in memory."""
+        x = np.asarray(x, dtype=np.float64)
+        out = np.empty(len(x))
+        for start in range(0, len(x), block):
+            out[start : start + block] = (
+                relu_features(self.theta, x[start : start + block]) @ self.c
+            )
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Cells: sign patterns, orientations and the exact cell maximum (projection on the cell's cone)
+# --------------------------------------------------------------------------------------------
+
+
+def _pattern_keys(s: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """One hashable byte string per row of the patterns s (m, n) bool with orientations o (m,)."""
+    packed = np.packbits(np.concatenate([s, (o > 0)[:, None]], axis=1), axis=1)  # (m, bytes)
+    return np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))[:, 0]
+
+
+@dataclass
+class _Cells:
+    """Constraints of the restricted dual: cells s (m, n) with orientations o (m,) in {+1, -1}."""
+
+    s: np.ndarray  # (m, n) bool
+    o: np.ndarray  # (m,) float
+    keys: np.ndarray  # (m,) void, for deduplication
+
+    @classmethod
+    def make(cls, s: np.ndarray, o: np.ndarray) -> _Cells:
+        keys = _pattern_keys(s, o)
+        _, first = np.unique(keys, return_index=True)
+        first.sort()  # deterministic order: first occurrence
+        return cls(s[first], o[first].astype(np.float64), keys[first])
+
+    def __len__(self) -> int:
+        return len(self.o)
+
+    def take(self, keep: np.ndarray) -> _Cells:
+        return _Cells(self.s[keep], self.o[keep], self.keys[keep])
+
+    def union(self, other: _Cells) -> _Cells:
+        new = ~np.isin(other.keys, self.keys)
+        return _Cells(
+            np.concatenate([self.s, other.s[new]]),
+            np.concatenate([self.o, other.o[new]]),
+            np.concatenate([self.keys, other.keys[new]]),
+        )
+
+
+def _face_rows(face: np.ndarray, s: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inward normals a_i = +-x_i of the cones' active constraints, (m, d, d) padded with zeros."""
+    filled = face >= 0  # (m, d)
+    idx = np.maximum(face, 0)
+    sign = np.where(np.take_along_axis(s, idx, axis=1), 1.0, -1.0)  # (m, d)
+    a = np.where(filled[:, :, None], x[idx] * sign[:, :, None], 0.0)  # (m, d, d)
+    return a, filled
+
+
+def cone_project(
+    v: np.ndarray, s: np.ndarray, x: np.ndarray, max_iter: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Projection of each row v_j (m, d) on the closed cone {theta: theta.x_i >= 0 if s_ji, <= 0
+    otherwise} of the cell with sign pattern s_j (m, n); x (n, d) are the training points.
+
+    Lawson-Hanson (active set, with the step back to the last feasible multipliers, which makes
+    it terminate) on the dual problem min_{mu >= 0} |v + A^T mu|^2, A the inward normals; all rows
+    at once, each with at most d active constraints. Returns the projections (m, d) and the active
+    constraints' indices (m, d), -1 for empty slots: the projection lies on the face where these
+    are 0. The rare rows still undecided after max_iter rounds fall back to scipy's NNLS.
+    """
+    m, d = v.shape
+    proj = v.copy()
+    face = np.full((m, d), -1)
+    mu = np.zeros((m, d))
+    last = np.zeros(m, dtype=int)  # slot of the constraint added last
+    scale = np.linalg.norm(v, axis=1)  # (m,) relative tolerance of each row
+    eye = np.eye(d)
+    # Rows inside their cone are done at once: only the others enter the active-set rounds.
+    z = v @ x.T  # (m, n)
+    active = (np.where(s, z, -z) < -1e-12 * scale[:, None]).any(axis=1)
+    for _ in range(max_iter or 10 * d + 10):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        a, filled = _face_rows(face[idx], s[idx], x)  # (k, d, d), (k, d)
+        gram = a @ a.transpose(0, 2, 1) + eye * (~filled)[:, None, :]  # (k, d, d)
+        mu_new = -np.linalg.solve(gram, a @ v[idx][:, :, None])[:, :, 0]  # (k, d)
+        mu_new = np.where(filled, mu_new, 0.0)
+        bad = filled & (mu_new <= 0)
+        inner = bad.any(axis=1)
+        if inner.any():
+            # Move from the feasible multipliers towards mu_new until one hits 0, and drop it.
+            r = idx[inner]
+            mo, mn, b = mu[r], mu_new[inner], bad[inner]
+            ratio = np.where(b, mo / np.where(b, mo - mn, 1.0), np.inf)
+            alpha = ratio.min(axis=1)
+            mi = mo + alpha[:, None] * (mn - mo)
+            drop = filled[inner] & (mi <= 1e-14 * scale[r][:, None])
+            # The constraint just added dropped at once: rounding noise, the row is done.
+            stuck = alpha <= 0
+            drop[np.arange(r.size), last[r]] &= ~stuck
+            face[r] = np.where(drop, -1, face[r])
+            mu[r] = np.where(drop, 0.0, mi)
+            active[r[stuck]] = False
+        r = idx[~inner]
+        mu[r] = mu_new[~inner]
+        theta = v[r] + (a[~inner].transpose(0, 2, 1) @ mu_new[~inner][:, :, None])[:, :, 0]
+        proj[r] = theta
+        z = theta @ x.T  # (k, n)
+        slack = np.where(s[r], z, -z)
+        worst = slack.argmin(axis=1)
+        add = slack[np.arange(r.size), worst] < -1e-12 * scale[r]
+        active[r[~add]] = False
+        r, worst = r[add], worst[add]
+        empty = face[r] < 0
+        full = ~empty.any(axis=1)  # cannot happen (theta = 0 is feasible); kept for safety
+        active[r[full]] = False
+        r, worst, slot = r[~full], worst[~full], empty[~full].argmax(axis=1)
+        face[r, slot] = worst
+        mu[r, slot] = 0.0
+        last[r] = slot
+    for j in np.flatnonzero(active):
+        a = np.where(s[j], 1.0, -1.0)[:, None] * x  # (n, d)
+        lam, _ = scipy.optimize.nnls(a.T, -v[j])
+        proj[j] = v[j] + a.T @ lam
+        on = np.flatnonzero(lam > 0)[:d]
+        face[j] = -1
+        face[j, : on.size] = on
+    return proj, face
+
+
+def _face_basis(face: np.ndarray, s: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal bases (m, d, d) of the spans of the active constraints' normals (zero rows for
+    empty slots) and the filled-slot mask (m, d): Q^T Q is the projector off the face."""
+    a, filled = _face_rows(face, s, x)
+    gram = a @ a.transpose(0, 2, 1) + np.eye(x.shape[1]) * (~filled)[:, None, :]
+    chol = np.linalg.cholesky(gram)  # (m, d, d)
+    return np.linalg.solve(chol, a), filled  # rows L^{-1} A: orthonormal on the filled slots
+
+
+def _cell_values(
+    q: np.ndarray, cells: _Cells, x: np.ndarray, exact: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Maximisers (unnormalised) (m, d), faces (m, d) or None, and values h (m,) of the cells.
+
+    exact: h_s = |Pi_{C_s}(o_s v_s)|, the maximum of o_s g_q over the closed cell; plain:
+    h_s = |v_s|, its maximum over the whole great sphere of the cell's linear piece (>= exact).
+    """
+    v = cells.o[:, None] * (cells.s.astype(np.float64) @ (q[:, None] * x))  # (m, d)
+    if not exact:
+        return v, None, np.linalg.norm(v, axis=1)
+    proj, face = cone_project(v, cells.s, x)
+    return proj, face, np.linalg.norm(proj, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Restricted problem: log-barrier method on the dual over a set of cells
+# --------------------------------------------------------------------------------------------
+
+
+def _syrk(a: np.ndarray) -> np.ndarray:
+    """a^T a (n, n) for a (k, n), through BLAS syrk (half the work of a @ a.T)."""
+    if a.shape[0] == 0:
+        return np.zeros((a.shape[1], a.shape[1]))
+    upper = dsyrk(1.0, a, trans=1)
+    return np.triu(upper) + np.triu(upper, 1).T
+
+
+@dataclass
+class _Problem:
+    """Data of one solve: training points, targets, kappa = n lambda, and the fixed x x^T."""
+
+    x: np.ndarray  # (n, d)
+    y: np.ndarray  # (n,)
+    kappa: float
+    xx: np.ndarray  # (n, n)
+
+    def linear(self, q: np.ndarray) -> float:
+        """-y.q + (kappa/2)|q|^2: minus the dual objective in q units."""
+        return float(-self.y @ q + 0.5 * self.kappa * (q @ q))
+
+
+def _barrier_value(q: np.ndarray, cells: _Cells, prob: _Problem, t: float, exact: bool) -> float:
+    _, _, h = _cell_values(q, cells, prob.x, exact)
+    if h.size and h.max() >= 1.0:
+        return math.inf
+    return t * prob.linear(q) - float(np.log1p(-h * h).sum())
+
+
+def _barrier_terms(
+    q: np.ndarray, cells: _Cells, prob: _Problem, exact: bool
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Log-barrier -sum_s log(1 - h_s^2): value, gradient (n,) and Hessian (n, n) at q.
+
+    Per cell, with k = 2/(1 - h^2), M = diag(s) X and Pi the maximiser: gradient k o M Pi and
+    Hessian k M P_face M^T + k^2 (M Pi)(M Pi)^T, P_face the projector on the face of Pi (identity
+    in the plain phase). Summed over cells: sum_s k M M^T = (X X^T) o (S^T K S), and the face
+    terms subtract sum_s k (M Q_s)(M Q_s)^T, Q_s an orthonormal basis of the face's normals.
+    """
+    x = prob.x
+    proj, face, h = _cell_values(q, cells, x, exact)
+    value = -float(np.log1p(-h * h).sum())
+    live = h > 0  # a cell with Pi = 0 (v in the polar cone) has zero gradient and Hessian
+    k = 2.0 / (1.0 - h[live] ** 2)  # (l,)
+    sf = cells.s[live].astype(np.float64)  # (l, n)
+    b = sf * (proj[live] @ x.T)  # (l, n): rows M_s Pi_s
+    grad = b.T @ (k * cells.o[live])
+    hess = prob.xx * _syrk(sf * np.sqrt(k)[:, None]) + _syrk(b * k[:, None])
+    if exact:
+        on_face = (face[live] >= 0).any(axis=1)
+        if on_face.any():
+            basis, filled = _face_basis(face[live][on_face], cells.s[live][on_face], x)
+            rows = basis[filled] @ x.T  # (faces, n): the normals' basis at the training points
+            weights = sf[on_face] * np.sqrt(k[on_face])[:, None]
+            hess -= _syrk(rows * np.repeat(weights, filled.sum(axis=1), axis=0))
+    return value, grad, hess
+
+
+def _barrier_newton(
+    q: np.ndarray, cells: _Cells, prob: _Problem, t: float, exact: bool
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Value, gradient and Newton direction of t (-y.q + (kappa/2)|q|^2) + log-barrier at q."""
+    value, grad, hess = _barrier_terms(q, cells, prob, exact)
+    grad += t * (-prob.y + prob.kappa * q)
+    hess[np.diag_indices_from(hess)] += t * prob.kappa
+    return t * prob.linear(q) + value, grad, _solve_psd(hess, -grad)
+
+
+def _initial_t(q: np.ndarray, cells: _Cells, prob: _Problem) -> float:
+    """The t whose centering condition t (-y + kappa q) + grad barrier = 0 q fits best, in the
+    Newton metric: t = -(a^T H^-1 b) / (a^T H^-1 a), a = -y + kappa q, b the barrier gradient."""
+    _, grad, hess = _barrier_terms(q, cells, prob, exact=False)
+    a = -prob.y + prob.kappa * q
+    ha = _solve_psd(hess, a)
+    t = -float(ha @ grad) / float(ha @ a)
+    return t if math.isfinite(t) and t > 0 else 1.0
+
+
+def _solve_psd(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """hess^-1 rhs by Cholesky, with a growing ridge if hess is numerically singular."""
+    n = len(rhs)
+    ridge = 0.0
+    for _ in range(12):
+        try:
+            factor = scipy.linalg.cho_factor(hess + ridge * np.eye(n), check_finite=False)
+            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        except np.linalg.LinAlgError:
+            ridge = max(100.0 * ridge, 1e-14 * float(np.trace(hess)) / n)
+    return np.linalg.lstsq(hess, rhs, rcond=None)[0]
+
+
+def _center(
+    q: np.ndarray,
+    cells: _Cells,
+    prob: _Problem,
+    t: float,
+    exact: bool,
+    tick: Callable[[], None],
+) -> tuple[np.ndarray, int]:
+    """Minimise the barrier function at fixed t by damped Newton from the strictly feasible q."""
+    for step in range(1, MAX_NEWTON + 1):
+        value, grad, direction = _barrier_newton(q, cells, prob, t, exact)
+        decrement = -float(grad @ direction)
+        tick()
+        if decrement / 2 < NEWTON_TOL:
+            return q, step
+        # Backtracking (Armijo, factor 1/2); the barrier is +inf outside the feasible set.
+        size = 1.0
+        while size > 1e-12:
+            trial = q + size * direction
+            if _barrier_value(trial, cells, prob, t, exact) <= value - 0.25 * size * decrement:
+                break
+            size *= 0.5
+        else:
+            return q, step  # no decrease along the Newton direction: rounding level
+        q = trial
+    return q, MAX_NEWTON
+
+
+@dataclass
+class _Centre:
+    """The primal measure of a barrier centre: one atom per cell."""
+
+    theta: np.ndarray  # (m, d) unit directions (zero rows for cells with Pi = 0)
+    c: np.ndarray  # (m,) signed weights o_s (k_s/t) h_s
+    h: np.ndarray  # (m,) constraint values
+    residual: np.ndarray  # (n,) y - f at the training points
+    objective: float  # P (lambda > 0) or TV, of this measure
+    dual: float  # the restricted dual objective at q (y.q - (kappa/2)|q|^2, times lambda)
+
+
+def _centre_measure(
+    q: np.ndarray, cells: _Cells, prob: _Problem, t: float, exact: bool, penalty: float
+) -> _Centre:
+    proj, _, h = _cell_values(q, cells, prob.x, exact)
+    k = 2.0 / (1.0 - h * h)
+    theta = proj / np.where(h > 0, h, 1.0)[:, None]
+    c = cells.o * k * h / t
+    f = (cells.s * (theta @ prob.x.T)).T @ c  # (n,): relu(theta.x) = theta.x on the cell
+    residual = prob.y - f
+    tv = float(np.abs(c).sum())
+    if penalty > 0:
+        n = len(prob.y)
+        objective = 0.5 / n * float(residual @ residual) + penalty * tv
+        dual = penalty * -prob.linear(q)
+    else:
+        objective, dual = tv, -prob.linear(q)
+    return _Centre(theta, c, h, residual, objective, dual)
+
+
+# --------------------------------------------------------------------------------------------
+# Search: local maxima of +-g_p by the fixed-point ascent, scored exactly per cell
+# --------------------------------------------------------------------------------------------
+
+
+def _ascend(x: np.ndarray, p: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Patterns (3k, n) of the start and of the last two iterates of theta <- normalise(sum_{i in
+    s(theta)} p_i x_i) from each start (k, d), stopping at a fixed point or a 2-cycle of patterns.
+
+    The ascent is not monotone (the maximiser of a cell's linear piece can lie in a cell where g
+    is lower), hence the starts' own cells: a start where g is high is never lost.
+    """
+    px = p[:, None] * x  # (n, d)
+    theta = starts.copy()
+    first = (theta @ x.T) > 0  # (k, n)
+    last = first.copy()
+    prev = last.copy()
+    running = np.arange(len(theta))
+    for step in range(ASCENT_STEPS):
+        v = last[running].astype(np.float64) @ px  # (r, d)
+        norm = np.linalg.norm(v, axis=1)
+        moved = norm > 0
+        theta[running[moved]] = v[moved] / norm[moved, None]
+        new = (theta[running] @ x.T) > 0  # (r, n)
+        same = (new == last[running]).all(axis=1)
+        cycle = (new == prev[running]).all(axis=1) if step else np.zeros_like(same)
+        prev[running] = last[running]
+        last[running] = new
+        running = running[~(same | cycle | ~moved)]
+        if running.size == 0:
+            break
+    return np.concatenate([first, last, prev])
+
+
+@dataclass
+class _Found:
+    """Cells found by a search with their exact values, descending, and the best value seen."""
+
+    cells: _Cells
+    h: np.ndarray  # (m,) exact cell maxima of the returned cells
+    best: float  # sup of +-g found: exact on the scored cells, else the best value at an iterate
+
+
+def _score(x: np.ndarray, q: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
+    """Exact values h (m,) of the cells for the dual point q, and their maximisers' faces."""
+    _, face, h = _cell_values(q, cells, x, exact=True)
+    return h, face
+
+
+def _neighbours(
+    s: np.ndarray, o: np.ndarray, face: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells across the faces where the cells' maxima lie: each pattern of s (m, n) with the
+    signs of one, two or three of its face's points flipped (all the cells around an edge
+    maximum in d = 3). Returns their patterns, orientations and the index of their source."""
+    order = np.sort(face, axis=1)[:, ::-1]  # (m, d) filled slots first
+    s_out, o_out, src_out = [], [], []
+    for mask in range(1, 8):
+        bits = [j for j in range(min(3, face.shape[1])) if mask >> j & 1]
+        if len(bits) != mask.bit_count():
+            continue
+        rows = np.flatnonzero((order[:, bits] >= 0).all(axis=1))
+        if rows.size == 0:
+            continue
+        flipped = s[rows].copy()
+        for j in bits:
+            flipped[np.arange(rows.size), order[rows, j]] ^= True
+        s_out.append(flipped)
+        o_out.append(o[rows])
+        src_out.append(rows)
+    if not s_out:
+        return s[:0], o[:0], np.zeros(0, dtype=int)
+    return np.concatenate(s_out), np.concatenate(o_out), np.concatenate(src_out)
+
+
+def _climb(
+    x: np.ndarray, q: np.ndarray, cells: _Cells, h: np.ndarray, face: np.ndarray
+) -> tuple[_Cells, np.ndarray, float]:
+    """Monotone local search on the cells: from each cell to its best neighbour across the faces
+    of its maximum while that is better, WALK_ROUNDS times at most. Returns the distinct cells
+    where the walks end (local maxima of the cell values), their values, and the best value
+    scored on the way."""
+    best = float(h.max()) if h.size else 0.0
+    ends_s, ends_o, ends_h = [], [], []
+    for _ in range(WALK_ROUNDS):
+        if len(cells) == 0:
+            break
+        nb_s, nb_o, src = _neighbours(cells.s, cells.o, face)
+        nb = _Cells(nb_s, nb_o, _pattern_keys(nb_s, nb_o))
+        nb_h, nb_face = _score(x, q, nb) if len(nb) else (np.zeros(0), np.zeros((0, x.shape[1])))
+        if nb_h.size:
+            best = max(best, float(nb_h.max()))
+        # Best neighbour of each cell (the last of its source group after sorting by value).
+        top = np.full(len(cells), -1)
+        order = np.lexsort((nb_h, src))
+        top[src[order]] = order  # later (larger) values overwrite earlier ones
+        has = top >= 0
+        better = np.zeros(len(cells), bool)
+        better[has] = nb_h[top[has]] > h[has] * (1 + 1e-12)
+        ends_s.append(cells.s[~better])
+        ends_o.append(cells.o[~better])
+        ends_h.append(h[~better])
+        nxt = top[better]
+        _, first = np.unique(nb.keys[nxt], return_index=True)  # walks that meet
+        nxt = nxt[np.sort(first)]
+        cells, h, face = nb.take(nxt), nb_h[nxt], nb_face[nxt]
+    ends_s.append(cells.s)
+    ends_o.append(cells.o)
+    ends_h.append(h)
+    s, o, h = np.concatenate(ends_s), np.concatenate(ends_o), np.concatenate(ends_h)
+    _, first = np.unique(_pattern_keys(s, o), return_index=True)
+    first.sort()
+    return _Cells.make(s[first], o[first]), h[first], best
+
+
+def _search(
+    x: np.ndarray,
+    q: np.ndarray,
+    starts: np.ndarray,
+    threshold: float,
+    keep: int,
+    walk: _Cells | None = None,
+) -> _Found:
+    """Local maxima of +g_q and -g_q whose exact value exceeds threshold, at most `keep` cells,
+    the largest first: the fixed-point ascent from the starts (k, d) finds cells, those above
+    threshold are scored exactly and climbed to local maxima (_climb), as are the cells `walk`.
+
+    A cell's plain value |v_s| bounds its exact value from above, so only the cells whose plain
+    value exceeds threshold are projected; below it, `best` is a lower bound (the plain values of
+    the cells that contain their maximiser).
+    """
+    n = x.shape[0]
+    pieces = [] if walk is None else [walk]
+    best = 0.0
+    for start in range(0, len(starts), SEARCH_BLOCK):
+        block = starts[start : start + SEARCH_BLOCK]
+        for orient in (1.0, -1.0):
+            visited = _ascend(x, orient * q, block)
+            cells = _Cells.make(visited, np.full(len(visited), orient))
+            v = orient * (cells.s.astype(np.float64) @ (q[:, None] * x))  # (c, d)
+            plain = np.linalg.norm(v, axis=1)
+            z = v @ x.T  # (c, n)
+            inside = np.where(cells.s, z, -z).min(axis=1) >= 0  # maximiser inside the cell
+            if inside.any():
+                best = max(best, float(plain[inside].max()))
+            pieces.append(cells.take(plain > threshold))
+    s = np.concatenate([c.s for c in pieces]) if pieces else np.zeros((0, n), bool)
+    o = np.concatenate([c.o for c in pieces]) if pieces else np.zeros(0)
+    cells = _Cells.make(s, o)
+    if len(cells) == 0:
+        return _Found(cells, np.zeros(0), best)
+    h, face = _score(x, q, cells)
+    ends, h_end, best_climb = _climb(x, q, cells, h, face)
+    best = max(best, best_climb)
+    hit = np.flatnonzero(h_end > threshold)
+    hit = hit[np.argsort(-h_end[hit], kind="stable")][:keep]
+    return _Found(ends.take(hit), h_end[hit], best)
+
+
+# --------------------------------------------------------------------------------------------
+# The final measure and its certificate
+# --------------------------------------------------------------------------------------------
+
+
+def _random_directions(k: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """k directions (k, d) uniform on S^{d-1}."""
+    g = rng.standard_normal((k, d))
+    return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+def merge_atoms(
+    theta: np.ndarray, c: np.ndarray, x: np.ndarray, tol: float = 1e-9
+) -> tuple[np.ndarray, np.ndarray]:
+    """Atoms of one sign in one closed cell merged into one, at u/|u| with weight |u|, u =
+    sum_j c_j theta_j (the cell of theta is its pattern {i: theta.x_i > tol}).
+
+    relu is linear on a closed cell, so f at the training points moves by at most tol |c| (atoms
+    within tol of a circle) and |mu|_TV does not increase. Zero weights are dropped.
+    """
+    nonzero = c != 0
+    theta, c = theta[nonzero], c[nonzero]
+    keys = _pattern_keys((theta @ x.T) > tol, c)
+    _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    u = np.zeros((first.size, theta.shape[1]))
+    np.add.at(u, group, c[:, None] * theta)
+    norm = np.linalg.norm(u, axis=1)  # (groups,)
+    order = np.argsort(first)  # first-occurrence order: deterministic
+    sign = np.sign(c[first])
+    return (u / norm[:, None])[order], (sign * norm)[order]
+
+
+class _Basis:
+    """A basis B = a[:, basis] of the columns of a (n, k) with its explicit inverse, updated in
+    O(n^2) per column exchange and recomputed every REFRESH exchanges (rounding)."""
+
+    REFRESH = 64
+
+    def __init__(self, a: np.ndarray, basis: np.ndarray) -> None:
+        self.a, self.basis = a, basis.copy()
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.inv = np.linalg.inv(self.a[:, self.basis])  # (n, n)
+        self.updates = 0
+
+    def exchange(self, slot: int, j: int, u: np.ndarray) -> None:
+        """Column j (u = B^-1 a_j) replaces the column at `slot`."""
+        self.basis[slot] = j
+        if self.updates >= self.REFRESH:
+            self.refresh()
+            return
+        row = self.inv[slot] / u[slot]  # (n,)
+        self.inv -= np.outer(u, row)
+        self.inv[slot] += row
+        self.updates += 1
+
+
+def _vertex(a: np.ndarray, b: np.ndarray, w: np.ndarray, max_pivots: int) -> np.ndarray:
+    """An optimal vertex of min sum_j w_j subject to a w = b, w >= 0, from a feasible w (k,).
+
+    Crossover as in interior-point LP solvers (Megiddo 1991): a basis of n columns is chosen among
+    the support of w (pivoted QR of the columns scaled by w: the heavy ones first), then every
+    other column of the support is pushed to 0 along the edge that keeps a w = b and does not
+    increase sum w (decreasing w_j if its reduced cost 1 - 1^T B^-1 a_j is >= 0, increasing it
+    otherwise), exchanging it into the basis when a basic weight hits 0 first; from the vertex
+    reached, the primal simplex method (Dantzig's rule, Bland's when stalled) to optimality.
+    Returns the weights (k,), at most n nonzero, fitting b exactly also when the starting w fits
+    it only up to rounding (the pushes keep a w fixed; the last solve fits b).
+    """
+    n, k = a.shape
+    w = w.copy()
+    support = np.flatnonzero(w > 0)
+    _, r, order = scipy.linalg.qr(a[:, support] * w[support], mode="economic", pivoting=True)
+    rank = int((np.abs(np.diag(r)) > 1e-10 * abs(r[0, 0])).sum())
+    basis = support[order[:rank]]
+    if rank < n:  # complete with columns outside the support (at weight 0)
+        rest = np.setdiff1d(np.arange(k), basis)
+        q_b = np.linalg.qr(a[:, basis])[0]
+        resid = a[:, rest] - q_b @ (q_b.T @ a[:, rest])
+        _, r2, order2 = scipy.linalg.qr(resid, mode="economic", pivoting=True)
+        basis = np.concatenate([basis, rest[order2[: n - rank]]])
+    state = _Basis(a, basis)
+    in_basis = np.zeros(k, bool)
+    in_basis[state.basis] = True
+    pushes = support[~in_basis[support]]
+    for j in pushes[np.argsort(w[pushes], kind="stable")]:  # lightest first
+        if in_basis[j] or w[j] == 0:
+            continue
+        u = state.inv @ a[:, j]  # (n,)
+        w_b = w[state.basis]
+        tol = 1e-12 * np.abs(u).max()
+        direction = 1.0 if 1.0 - u.sum() < 0 else -1.0  # sign of the change of w_j
+        block = (direction * u > tol) if direction > 0 else (u < -tol)
+        ratio = np.where(block, w_b / np.where(block, np.abs(u), 1.0), np.inf)
+        slot = int(np.argmin(ratio))
+        step = float(ratio[slot])
+        if direction < 0 and w[j] <= step:
+            w[state.basis] = w_b + w[j] * u
+            w[j] = 0.0
+            continue
+        w[state.basis] = w_b - direction * step * u
+        w[j] += direction * step
+        leaving = state.basis[slot]
+        w[leaving] = 0.0
+        in_basis[leaving], in_basis[j] = False, True
+        state.exchange(slot, j, u)
+    stalled, best = 0, math.inf
+    ones = np.ones(n)
+    for _ in range(max_pivots):
+        w_b = np.maximum(state.inv @ b, 0.0)  # exact fit of the current basis
+        total = float(w_b.sum())
+        stalled = stalled + 1 if total >= best - 1e-15 * best else 0
+        best = min(best, total)
+        price = 1.0 - (ones @ state.inv) @ a  # (k,) reduced costs
+        price[state.basis] = 0.0
+        entering = np.flatnonzero(price < -1e-11)
+        if entering.size == 0:
+            break
+        j = entering[0] if stalled > 20 else entering[np.argmin(price[entering])]
+        u = state.inv @ a[:, j]
+        up = u > 1e-12 * np.abs(u).max()
+        if not up.any():
+            break  # an unbounded edge cannot exist (costs 1, w >= 0): rounding
+        ratio = np.where(up, w_b / np.where(up, u, 1.0), np.inf)
+        state.exchange(int(np.argmin(ratio)), j, u)
+    state.refresh()
+    # Without clipping: a degenerate vertex can give -1e-12-ish weights, atoms of the other sign
+    # that cost their |w| and keep the fit exact.
+    out = np.zeros(k)
+    out[state.basis] = np.linalg.solve(a[:, state.basis], b)  # backward stable: tiny residual
+    return out
+
+
+def _crossover(
+    centre: _Centre, x: np.ndarray, y: np.ndarray, penalty: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A vertex measure (at most n atoms) at least as good as a barrier centre, or the centre.
+
+    The centre spreads weight over every cell whose constraint is nearly active (the continuous
+    problem is close to degenerate: g_q stays within ~1e-4 of its bound on many cells), so it has
+    more atoms than a vertex. With the centre's (merged) atom directions and signs fixed,
+    min |mu|_TV subject to fitting the centre's predictions (y itself for penalty = 0) is a linear
+    programme of which the centre is a feasible point: its optimal vertex (_vertex) has at most
+    n atoms and an objective no larger. Returned if it fits to 1e-9 (relative).
+    """
+    theta, c = merge_atoms(centre.theta, centre.c, x)
+    # The centre's predictions for penalty > 0; for penalty = 0, y itself (exact interpolation).
+    target = y - centre.residual if penalty > 0 else y
+    features = relu_features(theta, x) * np.sign(c)  # (n, m) sign-flipped: weights >= 0
+    n = len(y)
+    if c.size < n:
+        return theta, c
+    w = _vertex(features, target, np.abs(c), max_pivots=10 * n)
+    misfit = np.abs(features @ w - target).max()
+    # For penalty = 0 the centre fits y up to its centering error only, hence the allowance.
+    if misfit > 1e-9 * np.abs(target).max() or np.abs(w).sum() > (1 + 1e-9) * np.abs(c).sum():
+        return theta, c
+    on = w != 0
+    return theta[on], (np.sign(c) * w)[on]
+
+
+def _dense_search(
+    x: np.ndarray,
+    p: np.ndarray,
+    bound: float,
+    rng: np.random.Generator,
+    starts: int,
+    extra: np.ndarray,
+    keep: int,
+    walk: _Cells | None = None,
+) -> _Found:
+    """The search from `starts` random directions and the rows of `extra` (k, d); its `best`
+    also covers the values of g at `starts` further random directions (a check on the ascent)."""
+    d = x.shape[1]
+    begin = np.concatenate([_random_directions(starts, d, rng), extra])
+    found = _search(x, p, begin, bound, keep, walk)
+    sample = _random_directions(starts, d, rng)
+    for start in range(0, starts, SEARCH_BLOCK):
+        g = np.maximum(sample[start : start + SEARCH_BLOCK] @ x.T, 0.0) @ p  # (block,)
+        found.best = max(found.best, float(np.abs(g).max()))
+    return found
+
+
+def dual_sup(
+    x: np.ndarray,
+    p: np.ndarray,
+    bound: float,
+    rng: np.random.Generator,
+    starts: int,
+    extra: np.ndarray,
+) -> float:
+    """sup_theta |sum_i p_i relu(theta . x_i)| as found by a dense search, exact when it exceeds
+    bound: the exact maxima of the cells where the ascent ends from `starts` random directions and
+    the rows of `extra` (k, d), and the values at `starts` further random directions."""
+    return _dense_search(x, p, bound, rng, starts, extra, keep=0).best
+
+
+# --------------------------------------------------------------------------------------------
+# The solver
+# --------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Sends a line to `log` at most every LOG_EVERY_S seconds (and on demand)."""
+
+    def __init__(self, log: Callable[[str], None] | None, begin: float) -> None:
+        self.log, self.begin, self.last = log, begin, begin
+        self.status = "starting"
+
+    def __call__(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if self.log is not None and (force or now - self.last >= LOG_EVERY_S):
+            self.log(f"sparse: {now - self.begin:7.1f} s  {self.status}")
+            self.last = now
+
+
+def _dual_bound(q: np.ndarray, y: np.ndarray, penalty: float, sup: float) -> float:
+    """D of the dual point q (p = penalty q, or q itself for penalty 0) scaled to feasibility,
+    given sup |g_q| = sup."""
+    if penalty > 0:
+        p = penalty * q * min(1.0, 1.0 / sup) if sup > 0 else penalty * q
+        return float(p @ y) - 0.5 * len(y) * float(p @ p)
+    return float(q @ y) / max(1.0, sup)
+
+
+def solve(
+    x: np.ndarray,
+    y: np.ndarray,
+    spec: SparseSpec,
+    seed: int,
+    log: Callable[[str], None] | None = None,
+) -> SparseResult:
+    """The minimiser of P(mu) (module docstring) for inputs x (n, d) on the unit sphere and
+    targets y (n,), with its certificate. Deterministic for a given seed (and BLAS)."""
+    begin = time.perf_counter()
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+    if x.ndim != 2 or len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"x must be (n, d) and y (n,) with n >= 1, got {x.shape} and {y.shape}")
+    if not np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-8):
+        raise ValueError("the rows of x must be unit vectors (inputs on the sphere)")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must be finite")
+    n, d = x.shape
+    penalty = float(spec.penalty)
+    # Salted, so that a caller drawing its data with the same seed does not get seeds = data.
+    rng = np.random.default_rng([int(seed), SEED_SALT])
+    progress = _Progress(log, begin)
+    starts = spec.starts or max(1000, 2 * n)
+    certify_starts = spec.certify_starts or max(2000, 20 * n)
+    add_cells = spec.add_cells or n
+    prob = _Problem(x, y, n * penalty, x @ x.T)
+    history: dict[str, list[float]] = {
+        k: [] for k in ("objective", "gap", "cells", "atoms", "seconds", "exact")
+    }
+
+    # Seed cells: those of random directions and of the data points, in both orientations. The
+    # data points' cells are never pruned: each point lies in one, which keeps the restricted
+    # primal feasible (for penalty = 0; else the restricted dual is unbounded).
+    s_x = (x @ x.T) > 0
+    anchors = _Cells.make(np.concatenate([s_x, s_x]), np.repeat([1.0, -1.0], n))
+    seeds = _random_directions(spec.init_cells or max(200, n), d, rng)
+    s0 = (seeds @ x.T) > 0
+    cells = anchors.union(_Cells.make(np.concatenate([s0, s0]), np.repeat([1.0, -1.0], len(s0))))
+    q = y.copy()
+    h0 = _cell_values(q, cells, x, exact=False)[2].max() if y.any() else 0.0
+    if h0 == 0:  # y = 0 (or no cell sees y): mu = 0 is optimal
+        zero = np.zeros(0)
+        return _finish(x, y, spec, np.zeros((0, d)), zero, q * 0, 0.0, rng, 0, 0, history, begin)
+    q *= 0.5 / h0
+    t = _initial_t(q, cells, prob)
+    exact = EXACT_START
+    newton = 0
+    dense_sup = None  # sup |g_q| of the last dense search, None before one at the current q
+    iteration = 0
+    for iteration in range(1, spec.max_iter + 1):
+        while True:  # path following until the barrier's own gap is small
+            progress.status = f"iteration {iteration}: centering at t = {t:.2e}, {len(cells)} cells"
+            q, steps = _center(q, cells, prob, t, exact, progress)
+            newton += steps
+            centre = _centre_measure(q, cells, prob, t, exact, penalty)
+            if centre.objective - centre.dual < 0.25 * spec.gap_tol * centre.objective:
+                break
+            if steps == MAX_NEWTON:
+                break  # not centred: search from here, and restart at a smaller t
+            t *= BARRIER_MU
+        # Violators of the dual constraint, searched from random directions and the atoms.
+        atoms = centre.h > 1 - 1e-3
+        begin_at = np.concatenate(
+            [_random_directions(starts, d, rng), centre.theta[atoms] * cells.o[atoms, None]]
+        )
+        # ... and climbing from the active cells across the faces of their maxima.
+        found = _search(x, q, begin_at, 1.0, add_cells, walk=cells.take(atoms))
+        sup = max(found.best, float(centre.h.max()))
+        gap = (centre.objective - _dual_bound(q, y, penalty, sup)) / centre.objective
+        if exact and gap <= spec.gap_tol:
+            # Confirm with the dense search of the certificate; its violators are added if any.
+            extra = np.concatenate([x, centre.theta[atoms] * cells.o[atoms, None]])
+            found = _dense_search(
+                x, q, 1.0, rng, certify_starts, extra, add_cells, cells.take(atoms)
+            )
+            sup = max(sup, found.best)
+            gap = (centre.objective - _dual_bound(q, y, penalty, sup)) / centre.objective
+            dense_sup = sup
+        for key, value in (
+            ("objective", centre.objective),
+            ("gap", gap),
+            ("cells", len(cells)),
+            ("atoms", int(atoms.sum())),
+            ("seconds", time.perf_counter() - begin),
+            ("exact", float(exact)),
+        ):
+            history[key].append(value)
+        progress.status = (
+            f"iteration {iteration}: objective {centre.objective:.8g}, gap {gap:.2e}, "
+            f"{int(atoms.sum())} active cells of {len(cells)}, {'exact' if exact else 'plain'}"
+        )
+        progress()
+        if gap <= spec.gap_tol:
+            if exact:
+                break
+            exact = True  # the plain phase is done: certify with the exact cell constraints
+        dense_sup = None
+        cells = anchors.union(cells.take(centre.h >= spec.prune)).union(found.cells)
+        h = _cell_values(q, cells, x, exact)[2]
+        if h.max() > 1 - RESTART_MARGIN:
+            q = q * (1 - RESTART_MARGIN) / h.max()
+        t /= RESTART_T
+
+    theta, c = _crossover(centre, x, y, penalty)
+    return _finish(
+        x, y, spec, theta, c, q, dense_sup, rng, iteration, newton, history, begin, progress
+    )
+
+
+def _finish(
+    x: np.ndarray,
+    y: np.ndarray,
+    spec: SparseSpec,
+    theta: np.ndarray,
+    c: np.ndarray,
+    q: np.ndarray,
+    sup_q: float | None,
+    rng: np.random.Generator,
+    iterations: int,
+    newton: int,
+    history: dict[str, list[float]],
+    begin: float,
+    progress: _Progress | None = None,
+) -> SparseResult:
+    """Objective, certificate and result of the final measure (theta, c).
+
+    The dual points are q (penalty 0), or (y - f)/n and penalty q (penalty > 0); sup_q, the sup
+    of |g_q| found by the solver's last dense search (None: none was made at this q), is reused
+    for q, and (y - f)/n gets its own.
+    """
+    n, d = x.shape
+    penalty = float(spec.penalty)
+    residual = y - relu_features(theta, x) @ c
+    tv = float(np.abs(c).sum())
+    if penalty > 0:
+        objective = 0.5 / n * float(residual @ residual) + penalty * tv
+    else:
+        objective = tv
+    # The dual point of the brief for penalty > 0 is p = (y - f)/n; the barrier's own p = penalty q
+    # is often better (f fits the centre's predictions, which match n penalty q only up to the
+    # centering error, ~1e-4 relative): both are certified by a dense search and the larger D kept.
+    extra = np.concatenate([x, theta * np.sign(c)[:, None]])
+    starts = spec.certify_starts or max(2000, 20 * n)
+    points = [residual / n, penalty * q] if penalty > 0 else [q]
+    bound = penalty if penalty > 0 else 1.0
+    dual, sup = -math.inf, math.inf
+    for k, p in enumerate(points):
+        last = k == len(points) - 1  # the point q
+        if last and sup_q is not None:
+            sup_p = bound * sup_q
+        else:
+            sup_p = dual_sup(x, p, bound, rng, starts, extra)
+        dual_p = _dual_bound(p / bound, y, penalty, sup_p / bound)
+        if dual_p > dual:
+            dual, sup = dual_p, sup_p
+    gap = (objective - dual) / objective if objective > 0 else 0.0
+    result = SparseResult(
+        theta=theta,
+        c=c,
+        penalty=penalty,
+        objective=objective,
+        tv=tv,
+        dual_bound=dual,
+        duality_gap=gap,
+        dual_violation=max(0.0, sup / bound - 1.0),
+        train_residual=float(np.abs(residual).max()) if n else 0.0,
+        iterations=iterations,
+        converged=bool(gap <= spec.gap_tol),
+        seconds=time.perf_counter() - begin,
+        newton_steps=newton,
+        history={k: np.asarray(v, dtype=np.float64) for k, v in history.items()},
+    )
+    if progress is not None:
+        progress.status = (
+            f"done: objective {objective:.10g}, gap {gap:.2e}, dual violation "
+            f"{result.dual_violation:.1e}, {c.size} atoms, residual {result.train_residual:.1e}, "
+            f"{iterations} iterations, {newton} Newton steps"
+        )
+        progress(force=True)
+    return result

@@ -1,0 +1,133 @@
+"""The feature regime's limit (sparse.solve) against independent references: a linear programme
+over a fine fixed grid of directions, and the dual certificate recomputed by brute force."""
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+from sparsefeatures import runs, sparse, sphere, steps
+
+D = 3
+GRID = 20_000  # fixed directions of the reference LP on S^2 (spacing ~0.025 rad)
+BRUTE = 200_000  # random directions of the brute-force dual check
+LASSO_GRID = 4000  # fixed directions of the reference Lasso
+# The continuous optimum is at most the grid's; the grid's is above it by its discretisation.
+GRID_RTOL = 0.05
+# Certified gaps are at most gap_tol; rounding on top.
+GAP_ATOL = 1e-9
+TEACHER = {"kind": "teacher", "activation": "abs", "power": 1, "width": 1000}
+
+
+def data(n: int, target: dict, seed: int = 0, d: int = D):
+    return sphere.make_split(target, "t", d, seed, "train", n)
+
+
+def grid_lp_tv(x: np.ndarray, y: np.ndarray, directions: int, seed: int = 0) -> float:
+    """min sum |c_j| s.t. sum_j c_j relu(theta_j . x_i) = y_i over fixed random directions."""
+    theta = sphere.uniform_sphere(directions, x.shape[1], np.random.default_rng(seed))
+    a = np.maximum(x @ theta.T, 0.0)  # (n, m)
+    m = a.shape[1]
+    res = scipy.optimize.linprog(
+        np.ones(2 * m), A_eq=np.hstack([a, -a]), b_eq=y, bounds=(0, None), method="highs"
+    )
+    assert res.status == 0
+    return float(res.fun)
+
+
+def brute_dual_sup(p: np.ndarray, x: np.ndarray) -> float:
+    """max over many random directions of |sum_i p_i relu(theta . x_i)|."""
+    theta = sphere.uniform_sphere(BRUTE, x.shape[1], np.random.default_rng(1))
+    return float(np.abs(np.maximum(theta @ x.T, 0.0) @ p).max())
+
+
+def test_interpolating_limit_beats_the_grid_lp_and_certifies_its_gap():
+    x, y = data(32, {"kind": "constant"})
+    result = sparse.solve(x, y, sparse.SparseSpec(penalty=0.0), seed=0)
+    reference = grid_lp_tv(x, y, GRID)
+    assert result.converged and result.duality_gap <= 1e-4 + GAP_ATOL
+    assert result.train_residual < 1e-8  # interpolates
+    assert result.n_atoms <= len(y)  # a basic solution: at most n atoms
+    tv = float(np.abs(result.c).sum())
+    assert tv == pytest.approx(result.objective, rel=1e-12)
+    assert tv <= reference * (1 + 1e-9)  # continuous directions can only do better ...
+    assert tv >= reference * (1 - GRID_RTOL)  # ... by the grid's discretisation at most
+    assert result.dual_bound <= result.objective * (1 + GAP_ATOL)
+    np.testing.assert_allclose(np.linalg.norm(result.theta, axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(
+        result.predict(x), np.maximum(x @ result.theta.T, 0.0) @ result.c, rtol=1e-12
+    )
+
+
+def grid_lasso_objective(x: np.ndarray, y: np.ndarray, lam: float, directions: int) -> float:
+    """(1/2n)|y - A c|^2 + lam |c|_1 at scikit-learn's Lasso solution over fixed directions."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Lasso
+
+    theta = sphere.uniform_sphere(directions, x.shape[1], np.random.default_rng(0))
+    a = np.maximum(x @ theta.T, 0.0)  # (n, m)
+    # (Its solution may be inexact: its objective then bounds the optimum from above all the more.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lasso = Lasso(alpha=lam, fit_intercept=False, tol=1e-8, max_iter=20_000).fit(a, y)
+    return 0.5 * np.mean((a @ lasso.coef_ - y) ** 2) + lam * np.abs(lasso.coef_).sum()
+
+
+@pytest.mark.parametrize(
+    ("target", "n", "lam"),
+    [({"kind": "constant"}, 40, 1e-4), (TEACHER, 40, 1e-3), (TEACHER, 24, 1e-4)],
+    ids=["constant", "teacher", "teacher-small"],
+)
+def test_penalised_objective_and_bounds_hold_independently(target, n, lam):
+    """lambda > 0: P recomputed from the atoms; weak duality for the feasible dual point
+    p = (y - f)/n scaled by a brute-force sup, and for the solver's own dual bound. Where the
+    solver says it converged, its objective is at most a Lasso's over a fine fixed grid."""
+    x, y = data(n, target)
+    result = sparse.solve(x, y, sparse.SparseSpec(penalty=lam), seed=0)
+    f = result.predict(x)
+    primal = 0.5 * np.mean((f - y) ** 2) + lam * np.abs(result.c).sum()
+    assert primal == pytest.approx(result.objective, rel=1e-10)
+    p = (y - f) / n
+    p *= min(1.0, lam / brute_dual_sup(p, x))
+    assert y @ p - 0.5 * n * p @ p <= primal * (1 + GAP_ATOL)
+    assert result.dual_bound <= primal * (1 + GAP_ATOL)
+    if result.converged:
+        assert primal <= grid_lasso_objective(x, y, lam, LASSO_GRID) * (1 + 1e-6)
+
+
+def test_same_seed_same_result():
+    x, y = data(24, {"kind": "constant"})
+    a = sparse.solve(x, y, sparse.SparseSpec(), seed=5)
+    b = sparse.solve(x, y, sparse.SparseSpec(), seed=5)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    np.testing.assert_array_equal(a.c, b.c)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"penalty": -1.0}, "penalty"),
+        ({"gap_tol": 0.0}, "gap_tol"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"starts": 1.5}, "starts"),
+        ({"prune": 1.0}, "prune"),
+    ],
+)
+def test_spec_validation_names_the_field(changes, field):
+    with pytest.raises(ValueError, match=f"SparseSpec.{field} = "):
+        sparse.SparseSpec(**changes)
+
+
+def test_unknown_config_keys_are_named():
+    with pytest.raises(ValueError, match="unknown SparseSpec fields \\['gaptol'\\]"):
+        sparse.spec_from_config({"kind": "sparse", "gaptol": 1e-3})
+
+
+def test_an_uncertified_solve_is_not_a_result():
+    """A run stopped above its gap tolerance raises, and the pipeline records it as failed."""
+    train = steps.dataset("c", {"kind": "constant"}, D, 0, "train", 32)
+    test = steps.dataset("c", {"kind": "constant"}, D, 0, "test", 50)
+    measures_spec = {"rotation_angle": 0.1, "atom_threshold": 1e-3}
+    with pytest.raises(runs.NotCertified, match="above gap_tol 1e-12 after 1 iterations"):
+        runs.sparse_run({"max_iter": 1, "gap_tol": 1e-12}, measures_spec, train, test, seed=0)
