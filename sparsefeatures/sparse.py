@@ -1,87 +1,11 @@
-"""The sparse limit of the feature regime, solved as a convex problem on measures.
-
-A one-hidden-layer ReLU network in the mean-field (feature) regime (Petrini, Cagnetta,
-Vanden-Eijnden, Wyart, NeurIPS 2022, arXiv:2206.12314), f(x) = (1/H) sum_h w_h relu(theta_h . x)
-with x and theta_h on the unit sphere S^{d-1}, trained on (1/2n) sum_i (f(x_i) - y_i)^2 +
-(lambda/H) sum_h |w_h|, is a signed measure mu = (1/H) sum_h w_h delta_{theta_h} on the sphere, and
-the loss is the convex functional (Bach 2017, "Breaking the curse of dimensionality with convex
-neural networks", JMLR; Chizat & Bach 2018, "On the global convergence of gradient descent for
-over-parameterized models using optimal transport")
-
-    P(mu) = (1/2n) sum_i (f_mu(x_i) - y_i)^2 + lambda |mu|_TV,   f_mu(x) = int relu(theta . x) dmu.
-
-For lambda -> 0+ its minimiser is the minimum-total-variation interpolant, min |mu|_TV subject to
-f_mu(x_i) = y_i. This module computes the global minimiser, an atomic measure
-mu = sum_j c_j delta_{theta_j}, with a certificate of optimality: the relative duality gap.
-
-Duality. With g_p(theta) = sum_i p_i relu(theta . x_i), the dual problem is max_p y.p - (n/2)|p|^2
-(lambda > 0) or max_p y.p (lambda = 0) subject to sup_theta |g_p(theta)| <= lambda (or <= 1). At
-the optimum p = (y - f_mu(x))/n (the Lasso's) and the atoms sit where |g_p| reaches its bound.
-
-Cells. The n great circles {theta . x_i = 0} cut the sphere into cells of constant sign pattern
-s = (1{theta . x_i > 0})_i. On the closed cone C_s of a cell g_p is linear, g_p(theta) =
-theta . v_s with v_s = sum_{i in s} p_i x_i, so the maximum of g_p over the cell is
-h_s = |Pi_{C_s}(v_s)| (Pi the Euclidean projection on the polyhedral cone), reached at
-Pi_{C_s}(v_s) / h_s: inside the cell if v_s is (then h_s = |v_s|), on a face or an edge of it
-otherwise. Faces matter: with p_i < 0, g_p has a concave kink along the circle of x_i, and atoms do
-sit on such circles. The dual constraint is one convex constraint per cell and orientation,
-h_s(+-v_s) <= 1, and the primal is a set of cones: the measure restricted to a cell is one atom,
-whose weight times direction is any vector u in +-C_s, contributing sum_{i in s} (u . x_i) e_i to
-the training predictions. On a finite set of cells the problem is a second-order-cone-like
-programme whose unknown positions live inside the cells.
-
-Method: an exchange (column-generation) method on cells, in the spirit of conditional gradient on
-measures (Bach 2017, Frank-Wolfe; Boyd, Schiebinger, Recht 2017, "The alternating descent
-conditional gradient method for sparse inverse problems", ADCG: conditional gradient plus a local
-joint refinement of positions and weights). Here the restricted problem over a set of cells
-optimises the weights and the positions within each cell exactly, which is the ADCG refinement
-made convex:
-1. Restricted problem: the log-barrier method (Boyd & Vandenberghe, Convex Optimization, ch. 11)
-   on the dual over the current cells, min_q t(-y.q + (n lambda/2)|q|^2) - sum_cells
-   log(1 - h_s(q)^2), with q = p/lambda (q = p for lambda = 0), Newton steps with backtracking and
-   t multiplied by BARRIER_MU between centerings until the barrier's gap is below gap_tol/4. At
-   a centre the primal is explicit: one atom per cell with weight o_s (k_s/t) h_s, k_s =
-   2/(1 - h_s^2), at Pi_{C_s}(o_s v_s)/h_s (o_s the orientation, +-1), and y - f = n lambda q
-   exactly. The Newton system is n x n whatever the number m of cells: the Hessian is
-   (X X^T) o (S^T K S) - (face terms) + B K^2 B^T, two or three (m, n) rank-m updates (BLAS syrk).
-2. Search: the dual constraint's violators are local maxima of +-g_q. In a cell, one step of
-   theta <- normalise(sum_{i: theta.x_i > 0} q_i x_i) jumps to the cell's maximiser, so iterating
-   from many starts (random directions, the data points, the current atoms), vectorised as one
-   (starts, n) product per step, ends at a fixed point (a maximum inside a cell) or in a 2-cycle
-   across a circle (a maximum on the shared face). The cells of the last two iterates are scored
-   exactly, h_s, by the cone projection (Lawson-Hanson on the dual NNLS, vectorised over cells).
-3. Cells with h_s > 1 are added (the worst first, at most `add_cells`), cells far from active
-   (h_s < `prune`) are dropped, and the barrier restarts from the previous centre scaled to be
-   strictly feasible, at t / BARRIER_MU.
-Until the estimated gap is below gap_tol the cells' constraints are |v_s| <= 1 ("plain": smooth,
-no projection; stricter than the cell's true constraint when its maximiser is outside it, so the
-dual stays feasible, but the primal atoms may then sit outside their cells); then the exact
-constraints h_s <= 1 take over until the certified gap is below gap_tol.
-
-Measure and certificate. The atoms of the final centre are merged by sign pattern (atoms in one
-closed cell act on the training set as one: their sum u = sum_j c_j theta_j, at u/|u| with weight
-|u|, keeps f on the training points and does not increase |mu|_TV; cells sharing an edge maximum
-give the same atom several times), atoms of negligible weight are dropped, and for lambda = 0 the
-weights are corrected by least squares to interpolate exactly. The certificate is independent of
-the solver's internals: for lambda > 0, p = (y - f_mu)/n from the final measure; for lambda = 0 the
-barrier's q. A dense search (`certify_starts` random starts, the data points and the atoms, plus
-the same number of random directions evaluated directly) gives V = sup |g_p| over the cells it
-finds, p is scaled by min(1, lambda/V) (by 1/max(1, V)) to be feasible, and the relative duality
-gap (P - D)/P is reported with dual_violation = max(0, V/lambda - 1) (max(0, V - 1)). A cell the
-dense search misses is the only way the certificate can be optimistic.
-
-Cost: each Newton step is O(n^2 m) (m ~ 3n to 6n cells near the end: neighbouring cells share
-the atoms on their common faces), with 10-20 Newton steps per exchange iteration; the search is
-O(starts n d) per ascent step. numpy and scipy only (no torch), and no change to the BLAS thread
-settings.
-"""
+"""DOCSTRING_PLACEHOLDER"""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.linalg
@@ -90,9 +14,13 @@ from scipy.linalg.blas import dsyrk
 
 # Seconds of wall time between two progress lines sent to `log`.
 LOG_EVERY_S = 10.0
-# Factor by which the barrier parameter t grows between two centerings (and shrinks when cells
-# are added): 10 keeps each centering at ~10 Newton steps.
+# Factor by which the barrier parameter t grows between two centerings: 10 keeps each centering
+# at ~10 Newton steps.
 BARRIER_MU = 10.0
+# ... and by which it shrinks when the restricted problem changes (new and refaced constraints).
+RESTART_T = 10.0
+# After a change the previous centre is scaled to max h = 1 - RESTART_MARGIN (strictly feasible).
+RESTART_MARGIN = 1e-3
 # Centering stops when half the squared Newton decrement, the predicted decrease of the barrier
 # function, falls below this.
 NEWTON_TOL = 1e-7
@@ -101,16 +29,19 @@ NEWTON_TOL = 1e-7
 MAX_NEWTON = 100
 # Fixed-point ascent steps of the search at most: most starts settle in < 10.
 ASCENT_STEPS = 40
-# Steps at most of the local search from cells to their best neighbours across faces.
-WALK_ROUNDS = 20
+# Steps at most of the climb from cells to their best neighbours across faces.
+CLIMB_STEPS = 20
 # Starts of the search handled together: bounds the (block, n) pattern arrays.
 SEARCH_BLOCK = 4096
-# After a restart the previous centre is scaled to max h = 1 - RESTART_MARGIN over the new cells.
-RESTART_MARGIN = 1e-3
-RESTART_T = 10.0
-# Second entropy word of the solver's random generator (the first is the seed).
+# A constraint with h > 1 - ACTIVE counts as active (history; the climb starts from these).
+ACTIVE = 1e-3
+# Second entropy word of the solver's random generator (the first is the seed): a caller who
+# draws its data with the same seed does not get the solver's random directions equal to x.
 SEED_SALT = 0x5BA75E
-EXACT_START = False
+# Allowance (relative) on |mu|_TV for the crossover's vertex against the centre.
+CROSSOVER_SLACK = 1e-9
+# Simplex pivots at most after the crossover's pushes (each O(n^2 + n m)).
+CROSSOVER_PIVOTS = 0
 
 
 @dataclass(frozen=True)
@@ -184,10 +115,9 @@ class SparseResult:
     converged: bool  # duality_gap <= gap_tol
     seconds: float  # wall time of solve()
     newton_steps: int  # Newton steps of the barrier, all iterations together
-    # Per exchange iteration: "objective" and "gap" (of the restricted problem's primal against
-    # the search's dual bound; the plain phase's objective can lie below the optimum, see the
-    # module docstring), "cells" (constraints of the restricted problem), "atoms" (cells with
-    # h_s > 1 - 1e-3), "seconds" (wall time at its end), "exact" (1 in the exact phase).
+    # Per exchange iteration: "objective" and "gap" (of the restricted problem's centre against
+    # the search's dual bound), "cells" (constraints), "active" (constraints with h > 1 - ACTIVE),
+    # "refaced" (constraints found over-restrictive and replaced), "seconds" (wall time so far).
     history: dict[str, np.ndarray]
 
     @property
@@ -206,44 +136,8 @@ class SparseResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Cells: sign patterns, orientations and the exact cell maximum (projection on the cell's cone)
+# Cells and faces: sign patterns, the exact cell maximum (projection on the cell's cone)
 # --------------------------------------------------------------------------------------------
-
-
-def _pattern_keys(s: np.ndarray, o: np.ndarray) -> np.ndarray:
-    """One hashable byte string per row of the patterns s (m, n) bool with orientations o (m,)."""
-    packed = np.packbits(np.concatenate([s, (o > 0)[:, None]], axis=1), axis=1)  # (m, bytes)
-    return np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))[:, 0]
-
-
-@dataclass
-class _Cells:
-    """Constraints of the restricted dual: cells s (m, n) with orientations o (m,) in {+1, -1}."""
-
-    s: np.ndarray  # (m, n) bool
-    o: np.ndarray  # (m,) float
-    keys: np.ndarray  # (m,) void, for deduplication
-
-    @classmethod
-    def make(cls, s: np.ndarray, o: np.ndarray) -> _Cells:
-        keys = _pattern_keys(s, o)
-        _, first = np.unique(keys, return_index=True)
-        first.sort()  # deterministic order: first occurrence
-        return cls(s[first], o[first].astype(np.float64), keys[first])
-
-    def __len__(self) -> int:
-        return len(self.o)
-
-    def take(self, keep: np.ndarray) -> _Cells:
-        return _Cells(self.s[keep], self.o[keep], self.keys[keep])
-
-    def union(self, other: _Cells) -> _Cells:
-        new = ~np.isin(other.keys, self.keys)
-        return _Cells(
-            np.concatenate([self.s, other.s[new]]),
-            np.concatenate([self.o, other.o[new]]),
-            np.concatenate([self.keys, other.keys[new]]),
-        )
 
 
 def _face_rows(face: np.ndarray, s: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -328,41 +222,131 @@ def cone_project(
     return proj, face
 
 
-def _face_basis(face: np.ndarray, s: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Orthonormal bases (m, d, d) of the spans of the active constraints' normals (zero rows for
-    empty slots) and the filled-slot mask (m, d): Q^T Q is the projector off the face."""
-    a, filled = _face_rows(face, s, x)
-    gram = a @ a.transpose(0, 2, 1) + np.eye(x.shape[1]) * (~filled)[:, None, :]
-    chol = np.linalg.cholesky(gram)  # (m, d, d)
-    return np.linalg.solve(chol, a), filled  # rows L^{-1} A: orthonormal on the filled slots
-
-
-def _cell_values(
-    q: np.ndarray, cells: _Cells, x: np.ndarray, exact: bool
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Maximisers (unnormalised) (m, d), faces (m, d) or None, and values h (m,) of the cells.
-
-    exact: h_s = |Pi_{C_s}(o_s v_s)|, the maximum of o_s g_q over the closed cell; plain:
-    h_s = |v_s|, its maximum over the whole great sphere of the cell's linear piece (>= exact).
-    """
-    v = cells.o[:, None] * (cells.s.astype(np.float64) @ (q[:, None] * x))  # (m, d)
-    if not exact:
-        return v, None, np.linalg.norm(v, axis=1)
-    proj, face = cone_project(v, cells.s, x)
+def _exact(
+    q: np.ndarray, s: np.ndarray, o: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact maxima of o g_q over the closed cells with patterns s (m, n): the maximisers (m, d)
+    (unnormalised: Pi_{C_s}(o v_s)), the faces they lie on (m, d) and the values h (m,)."""
+    v = o[:, None] * (s.astype(np.float64) @ (q[:, None] * x))  # (m, d)
+    proj, face = cone_project(v, s, x)
     return proj, face, np.linalg.norm(proj, axis=1)
 
 
+def _span_basis(face: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Orthonormal bases (m, d, d) of the spans of the face points x_i, i in face (m, d), as rows
+    (zero rows for the empty slots): Q^T Q projects on the normal space of the face."""
+    filled = face >= 0
+    a = np.where(filled[:, :, None], x[np.maximum(face, 0)], 0.0)  # (m, d, d)
+    gram = a @ a.transpose(0, 2, 1) + np.eye(x.shape[1]) * (~filled)[:, None, :]
+    return np.linalg.solve(np.linalg.cholesky(gram), a)  # rows L^-1 A
+
+
+def _keys(s: np.ndarray, face: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """One hashable byte string per constraint (pattern, face points, orientation)."""
+    m, n = s.shape
+    on_face = np.zeros((m, n), bool)
+    rows, slots = np.nonzero(face >= 0)
+    on_face[rows, face[rows, slots]] = True
+    packed = np.packbits(np.concatenate([s, on_face, (o > 0)[:, None]], axis=1), axis=1)
+    return np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))[:, 0]
+
+
+@dataclass
+class _Cells:
+    """Constraints of the restricted dual: cell patterns s (m, n) with orientations o (m,), each
+    held on a face of its cell (face (m, d): the points i with theta . x_i = 0 there, -1 for empty
+    slots, filled slots first; their bits of s are cleared: relu is 0 on them either side). The
+    constraint is h = |P_face(o v_s)| <= 1, P_face the projector on the face's span (identity for
+    no face): the maximum of o g_q over the face's span, which is the maximum over the closed cell
+    while the maximiser stays in the cell (_reface checks this)."""
+
+    s: np.ndarray  # (m, n) bool
+    o: np.ndarray  # (m,) float, +1 or -1
+    face: np.ndarray  # (m, d) int
+    basis: np.ndarray  # (m, d, d): _span_basis of the faces
+    keys: np.ndarray  # (m,) void, for deduplication
+    _sf: np.ndarray | None = field(default=None, repr=False)  # float64 copy of s, made once
+
+    @classmethod
+    def make(cls, s: np.ndarray, o: np.ndarray, face: np.ndarray, x: np.ndarray) -> _Cells:
+        """Canonical (face bits cleared, filled slots first), deduplicated constraints; face
+        (m, <= d) is padded to d slots."""
+        d = x.shape[1]
+        face = np.concatenate([face, np.full((len(face), d - face.shape[1]), -1)], axis=1)
+        face = -np.sort(-face, axis=1)  # filled (>= 0) slots first
+        s = s.copy()
+        rows, slots = np.nonzero(face >= 0)
+        s[rows, face[rows, slots]] = False
+        keys = _keys(s, face, o)
+        _, first = np.unique(keys, return_index=True)
+        first.sort()  # first occurrences, in order: deterministic
+        face = face[first]
+        return cls(s[first], o[first].astype(np.float64), face, _span_basis(face, x), keys[first])
+
+    def __len__(self) -> int:
+        return len(self.o)
+
+    @property
+    def sf(self) -> np.ndarray:
+        if self._sf is None:
+            self._sf = self.s.astype(np.float64)
+        return self._sf
+
+    def take(self, keep: np.ndarray) -> _Cells:
+        sf = None if self._sf is None else self._sf[keep]
+        return _Cells(
+            self.s[keep], self.o[keep], self.face[keep], self.basis[keep], self.keys[keep], sf
+        )
+
+    def union(self, other: _Cells) -> _Cells:
+        """These constraints and those of other that are new."""
+        new = ~np.isin(other.keys, self.keys)
+        if not new.any():
+            return self
+        sf = None
+        if self._sf is not None:
+            sf = np.concatenate([self._sf, other.s[new].astype(np.float64)])
+        return _Cells(
+            np.concatenate([self.s, other.s[new]]),
+            np.concatenate([self.o, other.o[new]]),
+            np.concatenate([self.face, other.face[new]]),
+            np.concatenate([self.basis, other.basis[new]]),
+            np.concatenate([self.keys, other.keys[new]]),
+            sf,
+        )
+
+
+def _values(q: np.ndarray, cells: _Cells, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximisers (unnormalised) P_face(o v_s) (m, d) and values h (m,) of the constraints."""
+    v = cells.o[:, None] * (cells.sf @ (q[:, None] * x))  # (m, d)
+    normal = np.einsum("mkd,md->mk", cells.basis, v)  # (m, d) components on the face normals
+    proj = v - np.einsum("mkd,mk->md", cells.basis, normal)
+    return proj, np.linalg.norm(proj, axis=1)
+
+
+def _reface(q: np.ndarray, cells: _Cells, x: np.ndarray) -> tuple[np.ndarray, _Cells]:
+    """The constraints whose maximiser has left its cell (over-restrictive: they would cut off
+    feasible duals), as a mask (m,), and their replacements: the exact maxima of their cells at q
+    (_exact), held on the faces found there."""
+    proj, h = _values(q, cells, x)
+    z = proj @ x.T  # (m, n)
+    slack = np.where(cells.s, z, -z)  # >= 0 in the closed cell (0 on the face's points)
+    bad = (slack < -1e-12 * h[:, None]).any(axis=1) & (h > 0)
+    _, face, _ = _exact(q, cells.s[bad], cells.o[bad], x)
+    return bad, _Cells.make(cells.s[bad], cells.o[bad], face, x)
+
+
 # --------------------------------------------------------------------------------------------
-# Restricted problem: log-barrier method on the dual over a set of cells
+# Restricted problem: log-barrier method on the dual over a set of constraints
 # --------------------------------------------------------------------------------------------
 
 
 def _syrk(a: np.ndarray) -> np.ndarray:
-    """a^T a (n, n) for a (k, n), through BLAS syrk (half the work of a @ a.T)."""
+    """The upper triangle of a^T a (n, n) for a (k, n) (zeros below): BLAS syrk, half the work of
+    a matrix product; a C-ordered (k, n) is a Fortran-ordered (n, k), hence no copy."""
     if a.shape[0] == 0:
         return np.zeros((a.shape[1], a.shape[1]))
-    upper = dsyrk(1.0, a, trans=1)
-    return np.triu(upper) + np.triu(upper, 1).T
+    return dsyrk(1.0, a.T, trans=0)
 
 
 @dataclass
@@ -379,86 +363,76 @@ class _Problem:
         return float(-self.y @ q + 0.5 * self.kappa * (q @ q))
 
 
-def _barrier_value(q: np.ndarray, cells: _Cells, prob: _Problem, t: float, exact: bool) -> float:
-    _, _, h = _cell_values(q, cells, prob.x, exact)
+def _barrier_value(q: np.ndarray, cells: _Cells, prob: _Problem, t: float) -> float:
+    h = _values(q, cells, prob.x)[1]
     if h.size and h.max() >= 1.0:
         return math.inf
     return t * prob.linear(q) - float(np.log1p(-h * h).sum())
 
 
 def _barrier_terms(
-    q: np.ndarray, cells: _Cells, prob: _Problem, exact: bool
+    q: np.ndarray, cells: _Cells, prob: _Problem
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Log-barrier -sum_s log(1 - h_s^2): value, gradient (n,) and Hessian (n, n) at q.
+    """Log-barrier -sum log(1 - h^2): value, gradient (n,) and Hessian (n, n, upper triangle).
 
-    Per cell, with k = 2/(1 - h^2), M = diag(s) X and Pi the maximiser: gradient k o M Pi and
-    Hessian k M P_face M^T + k^2 (M Pi)(M Pi)^T, P_face the projector on the face of Pi (identity
-    in the plain phase). Summed over cells: sum_s k M M^T = (X X^T) o (S^T K S), and the face
-    terms subtract sum_s k (M Q_s)(M Q_s)^T, Q_s an orthonormal basis of the face's normals.
+    Per constraint, with k = 2/(1 - h^2), M = diag(s) X, P the projector off the face's normals
+    and Pi = P (o M^T q): gradient k o M Pi, Hessian k M P M^T + k^2 (M Pi)(M Pi)^T. Summed:
+    sum k M M^T = (X X^T) o (S^T K S) (o the elementwise product), minus sum k (M Q)(M Q)^T over
+    the face normals Q, plus B^T K^2 B with rows M Pi: three (rows, n) syrk updates, O(n^2 m).
     """
     x = prob.x
-    proj, face, h = _cell_values(q, cells, x, exact)
+    proj, h = _values(q, cells, x)
     value = -float(np.log1p(-h * h).sum())
-    live = h > 0  # a cell with Pi = 0 (v in the polar cone) has zero gradient and Hessian
+    live = np.flatnonzero(h > 0)  # a constraint with Pi = 0 has zero gradient and Hessian
     k = 2.0 / (1.0 - h[live] ** 2)  # (l,)
-    sf = cells.s[live].astype(np.float64)  # (l, n)
-    b = sf * (proj[live] @ x.T)  # (l, n): rows M_s Pi_s
+    sf = cells.sf[live]  # (l, n)
+    b = sf * (proj[live] @ x.T)  # (l, n): rows M Pi
     grad = b.T @ (k * cells.o[live])
     hess = prob.xx * _syrk(sf * np.sqrt(k)[:, None]) + _syrk(b * k[:, None])
-    if exact:
-        on_face = (face[live] >= 0).any(axis=1)
-        if on_face.any():
-            basis, filled = _face_basis(face[live][on_face], cells.s[live][on_face], x)
-            rows = basis[filled] @ x.T  # (faces, n): the normals' basis at the training points
-            weights = sf[on_face] * np.sqrt(k[on_face])[:, None]
-            hess -= _syrk(rows * np.repeat(weights, filled.sum(axis=1), axis=0))
+    filled = cells.face[live] >= 0  # (l, d)
+    if filled.any():
+        rows, slots = np.nonzero(filled)
+        normals = np.einsum("rd,nd->rn", cells.basis[live][rows, slots], x)  # (faces, n)
+        hess -= _syrk(normals * sf[rows] * np.sqrt(k[rows])[:, None])
     return value, grad, hess
 
 
-def _barrier_newton(
-    q: np.ndarray, cells: _Cells, prob: _Problem, t: float, exact: bool
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """Value, gradient and Newton direction of t (-y.q + (kappa/2)|q|^2) + log-barrier at q."""
-    value, grad, hess = _barrier_terms(q, cells, prob, exact)
-    grad += t * (-prob.y + prob.kappa * q)
-    hess[np.diag_indices_from(hess)] += t * prob.kappa
-    return t * prob.linear(q) + value, grad, _solve_psd(hess, -grad)
+def _solve_psd(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """hess^-1 rhs for a PSD hess given by its upper triangle: Cholesky, with a growing ridge if
+    hess is numerically singular."""
+    n = len(rhs)
+    ridge = 0.0
+    for _ in range(12):
+        try:
+            factor = (scipy.linalg.cholesky(hess + ridge * np.eye(n), check_finite=False), False)
+            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        except np.linalg.LinAlgError:
+            ridge = max(100.0 * ridge, 1e-14 * float(np.trace(hess)) / n)
+    full = np.triu(hess) + np.triu(hess, 1).T
+    return np.linalg.lstsq(full, rhs, rcond=None)[0]
 
 
 def _initial_t(q: np.ndarray, cells: _Cells, prob: _Problem) -> float:
     """The t whose centering condition t (-y + kappa q) + grad barrier = 0 q fits best, in the
     Newton metric: t = -(a^T H^-1 b) / (a^T H^-1 a), a = -y + kappa q, b the barrier gradient."""
-    _, grad, hess = _barrier_terms(q, cells, prob, exact=False)
+    _, grad, hess = _barrier_terms(q, cells, prob)
     a = -prob.y + prob.kappa * q
     ha = _solve_psd(hess, a)
     t = -float(ha @ grad) / float(ha @ a)
     return t if math.isfinite(t) and t > 0 else 1.0
 
 
-def _solve_psd(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """hess^-1 rhs by Cholesky, with a growing ridge if hess is numerically singular."""
-    n = len(rhs)
-    ridge = 0.0
-    for _ in range(12):
-        try:
-            factor = scipy.linalg.cho_factor(hess + ridge * np.eye(n), check_finite=False)
-            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
-        except np.linalg.LinAlgError:
-            ridge = max(100.0 * ridge, 1e-14 * float(np.trace(hess)) / n)
-    return np.linalg.lstsq(hess, rhs, rcond=None)[0]
-
-
 def _center(
-    q: np.ndarray,
-    cells: _Cells,
-    prob: _Problem,
-    t: float,
-    exact: bool,
-    tick: Callable[[], None],
+    q: np.ndarray, cells: _Cells, prob: _Problem, t: float, tick: Callable[[], None]
 ) -> tuple[np.ndarray, int]:
-    """Minimise the barrier function at fixed t by damped Newton from the strictly feasible q."""
+    """Minimise t (-y.q + (kappa/2)|q|^2) + barrier at fixed t by damped Newton from the strictly
+    feasible q. Returns q and the number of Newton steps."""
     for step in range(1, MAX_NEWTON + 1):
-        value, grad, direction = _barrier_newton(q, cells, prob, t, exact)
+        value, grad, hess = _barrier_terms(q, cells, prob)
+        value += t * prob.linear(q)
+        grad += t * (-prob.y + prob.kappa * q)
+        hess[np.diag_indices_from(hess)] += t * prob.kappa
+        direction = _solve_psd(hess, -grad)
         decrement = -float(grad @ direction)
         tick()
         if decrement / 2 < NEWTON_TOL:
@@ -467,7 +441,7 @@ def _center(
         size = 1.0
         while size > 1e-12:
             trial = q + size * direction
-            if _barrier_value(trial, cells, prob, t, exact) <= value - 0.25 * size * decrement:
+            if _barrier_value(trial, cells, prob, t) <= value - 0.25 * size * decrement:
                 break
             size *= 0.5
         else:
@@ -478,24 +452,26 @@ def _center(
 
 @dataclass
 class _Centre:
-    """The primal measure of a barrier centre: one atom per cell."""
+    """The primal measure of a barrier centre: one atom per constraint."""
 
-    theta: np.ndarray  # (m, d) unit directions (zero rows for cells with Pi = 0)
-    c: np.ndarray  # (m,) signed weights o_s (k_s/t) h_s
+    theta: np.ndarray  # (m, d) unit directions (zero rows where Pi = 0)
+    c: np.ndarray  # (m,) signed weights o (k/t) h
     h: np.ndarray  # (m,) constraint values
     residual: np.ndarray  # (n,) y - f at the training points
     objective: float  # P (lambda > 0) or TV, of this measure
-    dual: float  # the restricted dual objective at q (y.q - (kappa/2)|q|^2, times lambda)
+    dual: float  # the restricted dual objective at q (times lambda for lambda > 0)
 
 
 def _centre_measure(
-    q: np.ndarray, cells: _Cells, prob: _Problem, t: float, exact: bool, penalty: float
+    q: np.ndarray, cells: _Cells, prob: _Problem, t: float, penalty: float
 ) -> _Centre:
-    proj, _, h = _cell_values(q, cells, prob.x, exact)
+    """At a centre, t (y - kappa q) = sum k o M Pi: the measure with one atom o (k/t) h at Pi/h
+    per constraint has y - f = kappa q (= n p) while its atoms stay in their cells."""
+    proj, h = _values(q, cells, prob.x)
     k = 2.0 / (1.0 - h * h)
     theta = proj / np.where(h > 0, h, 1.0)[:, None]
     c = cells.o * k * h / t
-    f = (cells.s * (theta @ prob.x.T)).T @ c  # (n,): relu(theta.x) = theta.x on the cell
+    f = (cells.sf * (theta @ prob.x.T)).T @ c  # (n,): relu(theta.x) = theta.x on the cell
     residual = prob.y - f
     tv = float(np.abs(c).sum())
     if penalty > 0:
@@ -508,7 +484,7 @@ def _centre_measure(
 
 
 # --------------------------------------------------------------------------------------------
-# Search: local maxima of +-g_p by the fixed-point ascent, scored exactly per cell
+# Search: local maxima of +-g_q by the fixed-point ascent and a climb over cells
 # --------------------------------------------------------------------------------------------
 
 
@@ -541,19 +517,12 @@ def _ascend(x: np.ndarray, p: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.concatenate([first, last, prev])
 
 
-@dataclass
-class _Found:
-    """Cells found by a search with their exact values, descending, and the best value seen."""
-
-    cells: _Cells
-    h: np.ndarray  # (m,) exact cell maxima of the returned cells
-    best: float  # sup of +-g found: exact on the scored cells, else the best value at an iterate
-
-
-def _score(x: np.ndarray, q: np.ndarray, cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
-    """Exact values h (m,) of the cells for the dual point q, and their maximisers' faces."""
-    _, face, h = _cell_values(q, cells, x, exact=True)
-    return h, face
+def _unique_rows(s: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrences of the distinct (pattern, orientation) rows, in order."""
+    keys = _keys(s, np.full((len(o), 1), -1), o)
+    _, first = np.unique(keys, return_index=True)
+    first.sort()
+    return first
 
 
 def _neighbours(
@@ -562,64 +531,67 @@ def _neighbours(
     """The cells across the faces where the cells' maxima lie: each pattern of s (m, n) with the
     signs of one, two or three of its face's points flipped (all the cells around an edge
     maximum in d = 3). Returns their patterns, orientations and the index of their source."""
-    order = np.sort(face, axis=1)[:, ::-1]  # (m, d) filled slots first
-    s_out, o_out, src_out = [], [], []
+    order = -np.sort(-face, axis=1)  # (m, d) filled slots first
+    s_out, o_out, src_out = [s[:0]], [o[:0]], [np.zeros(0, dtype=int)]
     for mask in range(1, 8):
         bits = [j for j in range(min(3, face.shape[1])) if mask >> j & 1]
         if len(bits) != mask.bit_count():
             continue
         rows = np.flatnonzero((order[:, bits] >= 0).all(axis=1))
-        if rows.size == 0:
-            continue
         flipped = s[rows].copy()
         for j in bits:
             flipped[np.arange(rows.size), order[rows, j]] ^= True
         s_out.append(flipped)
         o_out.append(o[rows])
         src_out.append(rows)
-    if not s_out:
-        return s[:0], o[:0], np.zeros(0, dtype=int)
     return np.concatenate(s_out), np.concatenate(o_out), np.concatenate(src_out)
 
 
 def _climb(
-    x: np.ndarray, q: np.ndarray, cells: _Cells, h: np.ndarray, face: np.ndarray
-) -> tuple[_Cells, np.ndarray, float]:
-    """Monotone local search on the cells: from each cell to its best neighbour across the faces
-    of its maximum while that is better, WALK_ROUNDS times at most. Returns the distinct cells
-    where the walks end (local maxima of the cell values), their values, and the best value
-    scored on the way."""
+    x: np.ndarray, q: np.ndarray, s: np.ndarray, o: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Monotone local search over cells: from each cell (s (m, n), o (m,)) to its best neighbour
+    across the face of its exact maximum (_neighbours) while that is better and above threshold,
+    CLIMB_STEPS times at most. Returns the distinct cells where the climbs end (local maxima of
+    the cell values, when above threshold): their patterns, orientations, faces and values, and
+    the best value scored on the way."""
+    proj, face, h = _exact(q, s, o, x)
     best = float(h.max()) if h.size else 0.0
-    ends_s, ends_o, ends_h = [], [], []
-    for _ in range(WALK_ROUNDS):
-        if len(cells) == 0:
+    ends = []
+    for _ in range(CLIMB_STEPS):
+        if o.size == 0:
             break
-        nb_s, nb_o, src = _neighbours(cells.s, cells.o, face)
-        nb = _Cells(nb_s, nb_o, _pattern_keys(nb_s, nb_o))
-        nb_h, nb_face = _score(x, q, nb) if len(nb) else (np.zeros(0), np.zeros((0, x.shape[1])))
+        nb_s, nb_o, src = _neighbours(s, o, face)
+        # Only neighbours whose plain value (an upper bound) beats their source and the
+        # threshold are scored: the climb is after local maxima above threshold only.
+        v = nb_o[:, None] * (nb_s.astype(np.float64) @ (q[:, None] * x))  # (k, d)
+        can = np.linalg.norm(v, axis=1) > np.maximum(h[src] * (1 + 1e-12), threshold)
+        nb_s, nb_o, src = nb_s[can], nb_o[can], src[can]
+        _, nb_face, nb_h = _exact(q, nb_s, nb_o, x)
         if nb_h.size:
             best = max(best, float(nb_h.max()))
-        # Best neighbour of each cell (the last of its source group after sorting by value).
-        top = np.full(len(cells), -1)
+        # Best neighbour of each cell: sorted by (source, value), the last of each source wins.
+        top = np.full(o.size, -1)
         order = np.lexsort((nb_h, src))
-        top[src[order]] = order  # later (larger) values overwrite earlier ones
-        has = top >= 0
-        better = np.zeros(len(cells), bool)
-        better[has] = nb_h[top[has]] > h[has] * (1 + 1e-12)
-        ends_s.append(cells.s[~better])
-        ends_o.append(cells.o[~better])
-        ends_h.append(h[~better])
+        top[src[order]] = order
+        better = np.zeros(o.size, bool)
+        better[top >= 0] = nb_h[top[top >= 0]] > h[top >= 0] * (1 + 1e-12)
+        ends.append((s[~better], o[~better], face[~better], h[~better]))
         nxt = top[better]
-        _, first = np.unique(nb.keys[nxt], return_index=True)  # walks that meet
-        nxt = nxt[np.sort(first)]
-        cells, h, face = nb.take(nxt), nb_h[nxt], nb_face[nxt]
-    ends_s.append(cells.s)
-    ends_o.append(cells.o)
-    ends_h.append(h)
-    s, o, h = np.concatenate(ends_s), np.concatenate(ends_o), np.concatenate(ends_h)
-    _, first = np.unique(_pattern_keys(s, o), return_index=True)
-    first.sort()
-    return _Cells.make(s[first], o[first]), h[first], best
+        nxt = nxt[_unique_rows(nb_s[nxt], nb_o[nxt])]  # climbs that meet go on as one
+        s, o, face, h = nb_s[nxt], nb_o[nxt], nb_face[nxt], nb_h[nxt]
+    ends.append((s, o, face, h))
+    s, o, face, h = (np.concatenate(parts) for parts in zip(*ends, strict=True))
+    first = _unique_rows(s, o)
+    return s[first], o[first], face[first], h[first], best
+
+
+@dataclass
+class _Found:
+    """Constraints found by a search (the largest value first) and the best value seen."""
+
+    cells: _Cells
+    best: float  # sup of +-g found: exact on the scored cells, else the best value at an iterate
 
 
 def _search(
@@ -628,42 +600,40 @@ def _search(
     starts: np.ndarray,
     threshold: float,
     keep: int,
-    walk: _Cells | None = None,
+    climb_from: _Cells | None = None,
 ) -> _Found:
-    """Local maxima of +g_q and -g_q whose exact value exceeds threshold, at most `keep` cells,
-    the largest first: the fixed-point ascent from the starts (k, d) finds cells, those above
-    threshold are scored exactly and climbed to local maxima (_climb), as are the cells `walk`.
-
-    A cell's plain value |v_s| bounds its exact value from above, so only the cells whose plain
-    value exceeds threshold are projected; below it, `best` is a lower bound (the plain values of
-    the cells that contain their maximiser).
-    """
+    """Local maxima of +g_q and -g_q whose exact value exceeds threshold, at most `keep`, the
+    largest first: the fixed-point ascent from the starts (k, d) visits cells, those whose plain
+    value |v_s| (an upper bound of the exact one) exceeds threshold are climbed to local maxima
+    (_climb), and so are the cells of climb_from. Below threshold, `best` is a lower bound (the
+    plain values of the visited cells that contain their maximiser)."""
     n = x.shape[0]
-    pieces = [] if walk is None else [walk]
+    s_parts, o_parts = [np.zeros((0, n), bool)], [np.zeros(0)]
+    if climb_from is not None:
+        s_parts.append(climb_from.s)
+        o_parts.append(climb_from.o)
     best = 0.0
     for start in range(0, len(starts), SEARCH_BLOCK):
         block = starts[start : start + SEARCH_BLOCK]
         for orient in (1.0, -1.0):
             visited = _ascend(x, orient * q, block)
-            cells = _Cells.make(visited, np.full(len(visited), orient))
-            v = orient * (cells.s.astype(np.float64) @ (q[:, None] * x))  # (c, d)
+            visited = visited[_unique_rows(visited, np.full(len(visited), orient))]
+            v = orient * (visited.astype(np.float64) @ (q[:, None] * x))  # (c, d)
             plain = np.linalg.norm(v, axis=1)
             z = v @ x.T  # (c, n)
-            inside = np.where(cells.s, z, -z).min(axis=1) >= 0  # maximiser inside the cell
+            inside = np.where(visited, z, -z).min(axis=1) >= 0  # maximiser inside the cell
             if inside.any():
                 best = max(best, float(plain[inside].max()))
-            pieces.append(cells.take(plain > threshold))
-    s = np.concatenate([c.s for c in pieces]) if pieces else np.zeros((0, n), bool)
-    o = np.concatenate([c.o for c in pieces]) if pieces else np.zeros(0)
-    cells = _Cells.make(s, o)
-    if len(cells) == 0:
-        return _Found(cells, np.zeros(0), best)
-    h, face = _score(x, q, cells)
-    ends, h_end, best_climb = _climb(x, q, cells, h, face)
+            high = plain > threshold
+            s_parts.append(visited[high])
+            o_parts.append(np.full(int(high.sum()), orient))
+    s, o = np.concatenate(s_parts), np.concatenate(o_parts)
+    first = _unique_rows(s, o)
+    s, o, face, h, best_climb = _climb(x, q, s[first], o[first], threshold)
     best = max(best, best_climb)
-    hit = np.flatnonzero(h_end > threshold)
-    hit = hit[np.argsort(-h_end[hit], kind="stable")][:keep]
-    return _Found(ends.take(hit), h_end[hit], best)
+    hit = np.flatnonzero(h > threshold)
+    hit = hit[np.argsort(-h[hit], kind="stable")][:keep]
+    return _Found(_Cells.make(s[hit], o[hit], face[hit], x), best)
 
 
 # --------------------------------------------------------------------------------------------
@@ -688,14 +658,14 @@ def merge_atoms(
     """
     nonzero = c != 0
     theta, c = theta[nonzero], c[nonzero]
-    keys = _pattern_keys((theta @ x.T) > tol, c)
+    pattern = (theta @ x.T) > tol
+    keys = _keys(pattern, np.full((c.size, 1), -1), c)
     _, first, group = np.unique(keys, return_index=True, return_inverse=True)
     u = np.zeros((first.size, theta.shape[1]))
     np.add.at(u, group, c[:, None] * theta)
     norm = np.linalg.norm(u, axis=1)  # (groups,)
     order = np.argsort(first)  # first-occurrence order: deterministic
-    sign = np.sign(c[first])
-    return (u / norm[:, None])[order], (sign * norm)[order]
+    return (u / norm[:, None])[order], (np.sign(c[first]) * norm)[order]
 
 
 class _Basis:
@@ -803,14 +773,16 @@ def _vertex(a: np.ndarray, b: np.ndarray, w: np.ndarray, max_pivots: int) -> np.
 def _crossover(
     centre: _Centre, x: np.ndarray, y: np.ndarray, penalty: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A vertex measure (at most n atoms) at least as good as a barrier centre, or the centre.
+    """A measure with at most n atoms at least as good as a barrier centre, or the centre's.
 
-    The centre spreads weight over every cell whose constraint is nearly active (the continuous
-    problem is close to degenerate: g_q stays within ~1e-4 of its bound on many cells), so it has
-    more atoms than a vertex. With the centre's (merged) atom directions and signs fixed,
-    min |mu|_TV subject to fitting the centre's predictions (y itself for penalty = 0) is a linear
-    programme of which the centre is a feasible point: its optimal vertex (_vertex) has at most
-    n atoms and an objective no larger. Returned if it fits to 1e-9 (relative).
+    The centre spreads weight over every constraint that is nearly active (the continuous problem
+    is close to degenerate: g_q stays within ~1e-4 of its bound on many cells), so it has more
+    atoms than a vertex of the problem. With the centre's (merged) atom directions and signs
+    fixed, min |mu|_TV subject to fitting the centre's predictions (y itself for penalty = 0) is a
+    linear programme of which the centre is a feasible point: _vertex finds a vertex no worse,
+    with at most n atoms. Kept if it fits to 1e-9 (relative) and its |mu|_TV does not exceed the
+    centre's (up to CROSSOVER_SLACK: for penalty = 0 the centre fits y only up to its centering
+    error); else the merged centre is returned.
     """
     theta, c = merge_atoms(centre.theta, centre.c, x)
     # The centre's predictions for penalty > 0; for penalty = 0, y itself (exact interpolation).
@@ -819,10 +791,10 @@ def _crossover(
     n = len(y)
     if c.size < n:
         return theta, c
-    w = _vertex(features, target, np.abs(c), max_pivots=10 * n)
+    w = _vertex(features, target, np.abs(c), max_pivots=CROSSOVER_PIVOTS)
     misfit = np.abs(features @ w - target).max()
-    # For penalty = 0 the centre fits y up to its centering error only, hence the allowance.
-    if misfit > 1e-9 * np.abs(target).max() or np.abs(w).sum() > (1 + 1e-9) * np.abs(c).sum():
+    tv, tv_centre = float(np.abs(w).sum()), float(np.abs(c).sum())
+    if misfit > 1e-9 * np.abs(target).max() or tv > (1 + CROSSOVER_SLACK) * tv_centre:
         return theta, c
     on = w != 0
     return theta[on], (np.sign(c) * w)[on]
@@ -836,13 +808,13 @@ def _dense_search(
     starts: int,
     extra: np.ndarray,
     keep: int,
-    walk: _Cells | None = None,
+    climb_from: _Cells | None = None,
 ) -> _Found:
     """The search from `starts` random directions and the rows of `extra` (k, d); its `best`
     also covers the values of g at `starts` further random directions (a check on the ascent)."""
     d = x.shape[1]
     begin = np.concatenate([_random_directions(starts, d, rng), extra])
-    found = _search(x, p, begin, bound, keep, walk)
+    found = _search(x, p, begin, bound, keep, climb_from)
     sample = _random_directions(starts, d, rng)
     for start in range(0, starts, SEARCH_BLOCK):
         g = np.maximum(sample[start : start + SEARCH_BLOCK] @ x.T, 0.0) @ p  # (block,)
@@ -859,8 +831,8 @@ def dual_sup(
     extra: np.ndarray,
 ) -> float:
     """sup_theta |sum_i p_i relu(theta . x_i)| as found by a dense search, exact when it exceeds
-    bound: the exact maxima of the cells where the ascent ends from `starts` random directions and
-    the rows of `extra` (k, d), and the values at `starts` further random directions."""
+    bound: the exact maxima of the cells where the ascent and climb end from `starts` random
+    directions and the rows of `extra` (k, d), and the values at `starts` random directions."""
     return _dense_search(x, p, bound, rng, starts, extra, keep=0).best
 
 
@@ -906,13 +878,12 @@ def solve(
     y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     if x.ndim != 2 or len(x) != len(y) or len(y) == 0:
         raise ValueError(f"x must be (n, d) and y (n,) with n >= 1, got {x.shape} and {y.shape}")
-    if not np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-8):
-        raise ValueError("the rows of x must be unit vectors (inputs on the sphere)")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x and y must be finite")
+    if not np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-8):
+        raise ValueError("the rows of x must be unit vectors (inputs on the sphere)")
     n, d = x.shape
     penalty = float(spec.penalty)
-    # Salted, so that a caller drawing its data with the same seed does not get seeds = data.
     rng = np.random.default_rng([int(seed), SEED_SALT])
     progress = _Progress(log, begin)
     starts = spec.starts or max(1000, 2 * n)
@@ -920,53 +891,49 @@ def solve(
     add_cells = spec.add_cells or n
     prob = _Problem(x, y, n * penalty, x @ x.T)
     history: dict[str, list[float]] = {
-        k: [] for k in ("objective", "gap", "cells", "atoms", "seconds", "exact")
+        k: [] for k in ("objective", "gap", "cells", "active", "refaced", "seconds")
     }
+    no_face = np.full((n, 1), -1)
 
-    # Seed cells: those of random directions and of the data points, in both orientations. The
-    # data points' cells are never pruned: each point lies in one, which keeps the restricted
-    # primal feasible (for penalty = 0; else the restricted dual is unbounded).
-    s_x = (x @ x.T) > 0
-    anchors = _Cells.make(np.concatenate([s_x, s_x]), np.repeat([1.0, -1.0], n))
-    seeds = _random_directions(spec.init_cells or max(200, n), d, rng)
+    # Seed constraints: the cells of random directions and of the data points (each point lies
+    # in its own: for penalty = 0 a point in no cell would leave the restricted dual unbounded).
+    seeds = np.concatenate([x, _random_directions(spec.init_cells or max(200, n), d, rng)])
     s0 = (seeds @ x.T) > 0
-    cells = anchors.union(_Cells.make(np.concatenate([s0, s0]), np.repeat([1.0, -1.0], len(s0))))
-    q = y.copy()
-    h0 = _cell_values(q, cells, x, exact=False)[2].max() if y.any() else 0.0
-    if h0 == 0:  # y = 0 (or no cell sees y): mu = 0 is optimal
+    cells = _Cells.make(s0, np.ones(len(s0)), np.full((len(s0), 1), -1), x)
+    if not y.any():  # mu = 0 is optimal
         zero = np.zeros(0)
-        return _finish(x, y, spec, np.zeros((0, d)), zero, q * 0, 0.0, rng, 0, 0, history, begin)
-    q *= 0.5 / h0
+        return _finish(x, y, spec, np.zeros((0, d)), zero, y * 0, 0.0, rng, 0, 0, history, begin)
+    q = y * 0.5 / _values(y, cells, x)[1].max()
     t = _initial_t(q, cells, prob)
-    exact = EXACT_START
-    newton = 0
-    dense_sup = None  # sup |g_q| of the last dense search, None before one at the current q
-    iteration = 0
+    newton, iteration, dense_sup = 0, 0, None
     for iteration in range(1, spec.max_iter + 1):
         while True:  # path following until the barrier's own gap is small
             progress.status = f"iteration {iteration}: centering at t = {t:.2e}, {len(cells)} cells"
-            q, steps = _center(q, cells, prob, t, exact, progress)
+            q, steps = _center(q, cells, prob, t, progress)
             newton += steps
-            centre = _centre_measure(q, cells, prob, t, exact, penalty)
+            centre = _centre_measure(q, cells, prob, t, penalty)
             if centre.objective - centre.dual < 0.25 * spec.gap_tol * centre.objective:
                 break
             if steps == MAX_NEWTON:
                 break  # not centred: search from here, and restart at a smaller t
             t *= BARRIER_MU
-        # Violators of the dual constraint, searched from random directions and the atoms.
-        atoms = centre.h > 1 - 1e-3
-        begin_at = np.concatenate(
-            [_random_directions(starts, d, rng), centre.theta[atoms] * cells.o[atoms, None]]
-        )
-        # ... and climbing from the active cells across the faces of their maxima.
-        found = _search(x, q, begin_at, 1.0, add_cells, walk=cells.take(atoms))
+        # Over-restrictive constraints (maximiser out of its cell) are replaced: until none is
+        # active, the centre's measure is not a measure of relu atoms and its objective is not
+        # attained.
+        bad, refaced = _reface(q, cells, x)
+        active = centre.h > 1 - ACTIVE
+        # Violators of the dual constraint: from random directions and the atoms, and climbing
+        # from the active constraints' cells.
+        atoms = centre.theta[active] * cells.o[active, None]
+        begin_at = np.concatenate([_random_directions(starts, d, rng), atoms])
+        found = _search(x, q, begin_at, 1.0, add_cells, cells.take(active))
         sup = max(found.best, float(centre.h.max()))
         gap = (centre.objective - _dual_bound(q, y, penalty, sup)) / centre.objective
-        if exact and gap <= spec.gap_tol:
+        if gap <= spec.gap_tol and not (bad & active).any():
             # Confirm with the dense search of the certificate; its violators are added if any.
-            extra = np.concatenate([x, centre.theta[atoms] * cells.o[atoms, None]])
+            extra = np.concatenate([x, atoms])
             found = _dense_search(
-                x, q, 1.0, rng, certify_starts, extra, add_cells, cells.take(atoms)
+                x, q, 1.0, rng, certify_starts, extra, add_cells, cells.take(active)
             )
             sup = max(sup, found.best)
             gap = (centre.objective - _dual_bound(q, y, penalty, sup)) / centre.objective
@@ -975,23 +942,28 @@ def solve(
             ("objective", centre.objective),
             ("gap", gap),
             ("cells", len(cells)),
-            ("atoms", int(atoms.sum())),
+            ("active", int(active.sum())),
+            ("refaced", int(bad.sum())),
             ("seconds", time.perf_counter() - begin),
-            ("exact", float(exact)),
         ):
             history[key].append(value)
         progress.status = (
             f"iteration {iteration}: objective {centre.objective:.8g}, gap {gap:.2e}, "
-            f"{int(atoms.sum())} active cells of {len(cells)}, {'exact' if exact else 'plain'}"
+            f"{int(active.sum())} active constraints of {len(cells)}, {int(bad.sum())} refaced"
         )
         progress()
-        if gap <= spec.gap_tol:
-            if exact:
-                break
-            exact = True  # the plain phase is done: certify with the exact cell constraints
+        if dense_sup is not None and gap <= spec.gap_tol:
+            break
         dense_sup = None
-        cells = anchors.union(cells.take(centre.h >= spec.prune)).union(found.cells)
-        h = _cell_values(q, cells, x, exact)[2]
+        # The next restricted problem: refaced constraints, less the far inactive ones, plus the
+        # violators, plus the data points' cells of points no constraint sees.
+        cells = cells.take((centre.h >= spec.prune) & ~bad).union(refaced).union(found.cells)
+        unseen = ~cells.s.any(axis=0)
+        if penalty == 0 and unseen.any():
+            cells = cells.union(
+                _Cells.make(s0[:n][unseen], np.ones(int(unseen.sum())), no_face[unseen], x)
+            )
+        h = _values(q, cells, x)[1]
         if h.max() > 1 - RESTART_MARGIN:
             q = q * (1 - RESTART_MARGIN) / h.max()
         t /= RESTART_T

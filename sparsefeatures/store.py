@@ -26,6 +26,7 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 import warnings
 from functools import cache
 from importlib import metadata
@@ -156,8 +157,20 @@ def write(ds: xr.Dataset, path: str | os.PathLike, params: dict) -> None:
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        _remove_tree(tmp)
+        raise
+
+
+def _remove_tree(folder: Path, attempts: int = 20, settle_s: float = 0.05) -> None:
+    """Remove the temporary store of a failed write. zarr's other chunk writes may still be
+    landing from its event-loop thread and re-create the folder after it was removed: remove it
+    until it stays gone for settle_s."""
+    for _ in range(attempts):
+        shutil.rmtree(folder, ignore_errors=True)
+        time.sleep(settle_s)
+        if not folder.exists():
+            return
 
 
 def write_failure(path: str | os.PathLike, params: dict, reason: str) -> None:

@@ -72,7 +72,9 @@ def test_sparse_jobs_follow_n_max_and_the_measured_solves():
     counts = cost.job_counts(cost.pipeline_jobs(c))
     assert counts["sphere_sparse_run"] == 2 and counts["sphere_atoms_plot"] == 1
     assert cost.sparse_seconds(CONSTANTS, 3, 256) == pytest.approx(0.8, rel=RTOL)
-    assert cost.sparse_seconds(CONSTANTS, 4, 64) == pytest.approx(0.1, rel=RTOL)  # nearest d
+    # Between two measured d, the larger one (the dearer): d = 4 reads d = 5.
+    assert cost.sparse_seconds(CONSTANTS, 4, 64) == pytest.approx(0.2, rel=RTOL)
+    assert cost.sparse_seconds(CONSTANTS, 10, 64) == pytest.approx(0.2, rel=RTOL)  # nearest d
     # Beyond the grid: the last segment's slope, here 0.8 / 0.1 per factor 4 (n^1.5).
     assert cost.sparse_seconds(CONSTANTS, 3, 1024) == pytest.approx(6.4, rel=RTOL)
     job = cost.Job("sphere_sparse_run", "sparse", {"d": 5, "n": 256, "n_test": 10})
