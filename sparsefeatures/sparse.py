@@ -149,6 +149,17 @@ def _face_rows(face: np.ndarray, s: np.ndarray, x: np.ndarray) -> tuple[np.ndarr
     return a, filled
 
 
+def _batched_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solutions of a batch of small systems a (k, d, d) x = b (k, d, 1); least squares for the
+    (non-generic) singular ones."""
+    try:
+        return np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        return np.stack(
+            [np.linalg.lstsq(ak, bk, rcond=None)[0] for ak, bk in zip(a, b, strict=True)]
+        )
+
+
 def cone_project(
     v: np.ndarray, s: np.ndarray, x: np.ndarray, max_iter: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +188,7 @@ def cone_project(
             break
         a, filled = _face_rows(face[idx], s[idx], x)  # (k, d, d), (k, d)
         gram = a @ a.transpose(0, 2, 1) + eye * (~filled)[:, None, :]  # (k, d, d)
-        mu_new = -np.linalg.solve(gram, a @ v[idx][:, :, None])[:, :, 0]  # (k, d)
+        mu_new = -_batched_solve(gram, a @ v[idx][:, :, None])[:, :, 0]  # (k, d)
         mu_new = np.where(filled, mu_new, 0.0)
         bad = filled & (mu_new <= 0)
         inner = bad.any(axis=1)
@@ -201,6 +212,8 @@ def cone_project(
         proj[r] = theta
         z = theta @ x.T  # (k, n)
         slack = np.where(s[r], z, -z)
+        held = face[r] >= 0  # the face's own constraints are 0 up to rounding: not candidates
+        slack[np.nonzero(held)[0], face[r][held]] = np.inf
         worst = slack.argmin(axis=1)
         add = slack[np.arange(r.size), worst] < -1e-12 * scale[r]
         active[r[~add]] = False
@@ -318,9 +331,12 @@ class _Cells:
 
 def _values(q: np.ndarray, cells: _Cells, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Maximisers (unnormalised) P_face(o v_s) (m, d) and values h (m,) of the constraints."""
-    v = cells.o[:, None] * (cells.sf @ (q[:, None] * x))  # (m, d)
-    normal = np.einsum("mkd,md->mk", cells.basis, v)  # (m, d) components on the face normals
-    proj = v - np.einsum("mkd,mk->md", cells.basis, normal)
+    proj = cells.o[:, None] * (cells.sf @ (q[:, None] * x))  # (m, d): o v_s
+    held = np.flatnonzero(cells.face[:, 0] >= 0)  # constraints held on a face (slot 0 filled)
+    if held.size:
+        basis = cells.basis[held]  # (k, d, d)
+        normal = basis @ proj[held][:, :, None]  # (k, d, 1): components on the face's normals
+        proj[held] -= (basis.transpose(0, 2, 1) @ normal)[:, :, 0]
     return proj, np.linalg.norm(proj, axis=1)
 
 
@@ -383,17 +399,23 @@ def _barrier_terms(
     x = prob.x
     proj, h = _values(q, cells, x)
     value = -float(np.log1p(-h * h).sum())
-    live = np.flatnonzero(h > 0)  # a constraint with Pi = 0 has zero gradient and Hessian
+    live = h > 0  # a constraint with Pi = 0 has zero gradient and Hessian
+    sf = cells.sf if live.all() else cells.sf[live]  # (l, n), no copy in the usual case
+    proj, o, face, basis = proj[live], cells.o[live], cells.face[live], cells.basis[live]
     k = 2.0 / (1.0 - h[live] ** 2)  # (l,)
-    sf = cells.sf[live]  # (l, n)
-    b = sf * (proj[live] @ x.T)  # (l, n): rows M Pi
-    grad = b.T @ (k * cells.o[live])
-    hess = prob.xx * _syrk(sf * np.sqrt(k)[:, None]) + _syrk(b * k[:, None])
-    filled = cells.face[live] >= 0  # (l, d)
-    if filled.any():
-        rows, slots = np.nonzero(filled)
-        normals = np.einsum("rd,nd->rn", cells.basis[live][rows, slots], x)  # (faces, n)
-        hess -= _syrk(normals * sf[rows] * np.sqrt(k[rows])[:, None])
+    b = proj @ x.T  # (l, n)
+    b *= sf  # rows M Pi
+    grad = b.T @ (k * o)
+    b *= k[:, None]
+    hess = _syrk(b)
+    root = np.sqrt(k)
+    hess += prob.xx * _syrk(sf * root[:, None])
+    rows, slots = np.nonzero(face >= 0)
+    if rows.size:
+        normals = basis[rows, slots] @ x.T  # (faces, n): the normals at the training points
+        normals *= sf[rows]
+        normals *= root[rows, None]
+        hess -= _syrk(normals)
     return value, grad, hess
 
 
@@ -672,7 +694,7 @@ class _Basis:
     """A basis B = a[:, basis] of the columns of a (n, k) with its explicit inverse, updated in
     O(n^2) per column exchange and recomputed every REFRESH exchanges (rounding)."""
 
-    REFRESH = 64
+    REFRESH = 256
 
     def __init__(self, a: np.ndarray, basis: np.ndarray) -> None:
         self.a, self.basis = a, basis.copy()
@@ -699,8 +721,8 @@ def _vertex(a: np.ndarray, b: np.ndarray, w: np.ndarray, max_pivots: int) -> np.
 
     Crossover as in interior-point LP solvers (Megiddo 1991): a basis of n columns is chosen among
     the support of w (pivoted QR of the columns scaled by w: the heavy ones first), then every
-    other column of the support is pushed to 0 along the edge that keeps a w = b and does not
-    increase sum w (decreasing w_j if its reduced cost 1 - 1^T B^-1 a_j is >= 0, increasing it
+    other column of the support is pushed to 0 (the lightest together first, while possible)
+    along the edge that keeps a w = b and does not increase sum w (decreasing w_j if its reduced cost 1 - 1^T B^-1 a_j is >= 0, increasing it
     otherwise), exchanging it into the basis when a basic weight hits 0 first; from the vertex
     reached, the primal simplex method (Dantzig's rule, Bland's when stalled) to optimality.
     Returns the weights (k,), at most n nonzero, fitting b exactly also when the starting w fits
@@ -722,7 +744,19 @@ def _vertex(a: np.ndarray, b: np.ndarray, w: np.ndarray, max_pivots: int) -> np.
     in_basis = np.zeros(k, bool)
     in_basis[state.basis] = True
     pushes = support[~in_basis[support]]
-    for j in pushes[np.argsort(w[pushes], kind="stable")]:  # lightest first
+    pushes = pushes[np.argsort(w[pushes], kind="stable")]  # lightest first
+    # Most of a centre's weights are tiny (the inactive constraints'): the lightest columns are
+    # pushed together (their combined edge) when that keeps w_B >= 0 without increasing sum w.
+    count = pushes.size
+    while count > 0:
+        batch = pushes[:count]
+        w_b = w[state.basis] + state.inv @ (a[:, batch] @ w[batch])
+        if w_b.min() >= 0 and w_b.sum() <= w[state.basis].sum() + w[batch].sum():
+            w[state.basis] = w_b
+            w[batch] = 0.0
+            break
+        count //= 2
+    for j in pushes:
         if in_basis[j] or w[j] == 0:
             continue
         u = state.inv @ a[:, j]  # (n,)
