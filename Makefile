@@ -23,7 +23,7 @@ test: $(BIN)/snakemake
 	$(BIN)/python -m pytest
 
 summary: $(BIN)/snakemake
-	$(BIN)/python -m sparsefeatures.summary
+	$(BIN)/python -m sparsefeatures.tools.summary
 
 report: $(BIN)/snakemake
 	$(BIN)/snakemake --report report.html

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsefeatures import codeversion
+from sparsefeatures.core import codeversion
 
 from .conftest import REPO
 
@@ -94,9 +94,17 @@ def test_the_exempt_modules_exist():
         assert (PACKAGE / module).is_file(), module
 
 
-def test_no_module_of_the_package_imports_by_name_at_run_time():
+# The one module that imports by name: the sphere's registry loads each regime kind's module, and
+# workflow/rules/common.smk lists every kind's module among the entries of the steps that dispatch
+# through it (tests/test_incremental.py checks those steps rerun when a kind's module changes).
+IMPORTS_BY_NAME = {"sphere/registry.py"}
+
+
+def test_no_other_module_of_the_package_imports_by_name_at_run_time():
     """importlib.import_module or __import__ would hide an import from the static graph."""
     for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).as_posix() in IMPORTS_BY_NAME:
+            continue
         for node in ast.walk(ast.parse(path.read_bytes())):
             if isinstance(node, ast.Call):
                 func = node.func

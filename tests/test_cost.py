@@ -1,4 +1,4 @@
-"""The cost model of sparsefeatures.cost on hand-made constants: its formulas, the choice of
+"""The cost model of sparsefeatures.tools.cost on hand-made constants: its formulas, the choice of
 typical step counts, and the schedule. (Its job lists are checked against `snakemake -n` in
 test_presets.py; its constants are measured by benchmarks/estimate_cost.py, not here.)"""
 
@@ -9,7 +9,7 @@ import math
 import pytest
 from snakemake.utils import validate
 
-from sparsefeatures import cost
+from sparsefeatures.tools import cost
 
 RTOL = 1e-12
 

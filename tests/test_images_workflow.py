@@ -24,7 +24,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from sparsefeatures import store
+from sparsefeatures.core import aggregate, store
 from sparsefeatures.images import runs, steps
 from sparsefeatures.images.training import ImageNetworkSpec
 
@@ -154,7 +154,7 @@ def test_schema_rejects(section):
 
 
 def fake_run(dataset: str, regime: str, n: int, seed: int, error: float) -> xr.Dataset:
-    ds = xr.Dataset(steps.scalars(test_error=error, R_f=2.0))
+    ds = xr.Dataset(aggregate.scalars(steps.RUN_VARIABLES, test_error=error, R_f=2.0))
     ds.attrs["params"] = store.canonical_json(
         {"dataset": dataset, "regime": regime, "n": n, "seed": seed}
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsefeatures import codeversion
+from sparsefeatures.core import codeversion
 
 from .conftest import REPO, snakemake, tiny_sphere_config
 
@@ -231,21 +231,23 @@ def test_changing_a_fit_option_reruns_only_exponents_and_plots(workspace):
 
 
 # ------------------------------------------------------------------------------------------------
-# Code edits. What each rule computes with, read from the step it calls (sparsefeatures/cli.py,
-# sparsefeatures/images/cli.py): the module(s) holding its numerics.
+# Code edits. What each rule computes with, read from the step it calls (sparsefeatures/sphere/cli.py,
+# sparsefeatures/images/cli.py, sparsefeatures/core/report.py): the module(s) holding its numerics.
+KIND_MODULES = ("sphere.kinds.kernel", "sphere.kinds.network", "sphere.kinds.sparse")
 RULE_ENTRIES = {
-    "sphere_train_data": ("steps",),  # steps.dataset
-    "sphere_test_data": ("steps",),
-    "sphere_kernel_run": ("runs",),  # runs.kernel_run
-    "sphere_network_run": ("runs",),  # runs.network_run
-    "sphere_sparse_run": ("runs",),  # runs.sparse_run
-    "sphere_aggregate": ("steps",),
-    "sphere_exponents": ("steps",),
-    "sphere_atoms": ("steps",),
-    "sphere_plot": ("plots",),
-    "sphere_atoms_plot": ("plots",),
-    "report_exponents": ("report",),
-    "report_statistics": ("report",),
+    "sphere_train_data": ("sphere.data",),  # data.dataset
+    "sphere_test_data": ("sphere.data",),
+    "sphere_kernel_run": ("sphere.kinds.kernel",),  # the kind's run
+    "sphere_network_run": ("sphere.kinds.network",),
+    "sphere_sparse_run": ("sphere.kinds.sparse",),
+    # The steps over all runs reach every kind's module through the registry (by name).
+    "sphere_aggregate": ("sphere.steps", *KIND_MODULES),
+    "sphere_exponents": ("sphere.steps", *KIND_MODULES),
+    "sphere_atoms": ("sphere.steps", *KIND_MODULES),
+    "sphere_plot": ("sphere.plots",),
+    "sphere_atoms_plot": ("sphere.plots",),
+    "report_exponents": ("core.report",),
+    "report_statistics": ("core.report",),
     "images_train": ("images.runs",),  # images.runs.train_run
     "images_svc": ("images.runs",),  # images.runs.svc_run
     "images_aggregate": ("images.steps",),
@@ -350,29 +352,48 @@ def test_editing_any_module_reruns_exactly_the_steps_importing_it(
 
 # Written out by hand from the imports, independently of codeversion.
 EVERYTHING = SPHERE | IMAGES
+NOT_DATA = EVERYTHING - DATA
 WRITTEN_OUT = {
     "__init__.py": EVERYTHING,  # runs on every import of the package
-    "sphere.py": EVERYTHING,  # datasets (steps.dataset); images.runs -> images.steps -> steps
-    "steps.py": EVERYTHING,
-    "exponents.py": EVERYTHING,  # imported by steps
-    "kernels.py": runs() | DOWNSTREAM | IMAGES,  # NTK references, the SVC's Gram matrices
-    "network.py": runs() | DOWNSTREAM,  # kernel runs too: runs.py imports it (in a function)
-    "measures.py": runs() | DOWNSTREAM,
-    "runs.py": runs() | DOWNSTREAM,
-    "sparse.py": runs() | DOWNSTREAM,  # imported by runs.py (in a function)
-    "plots.py": plots() | IMAGE_PLOTS,  # images.plots uses its mean_and_sem
-    "report.py": REPORT_TABLES,
+    # The core: every step but the sphere's datasets (sphere.data imports none of it).
+    "core/__init__.py": NOT_DATA,
+    "core/aggregate.py": NOT_DATA,  # run scalars (both settings), aggregates, the report's failures
+    "core/fits.py": runs(["feature"]) | DOWNSTREAM | IMAGES,  # the lazy theory; images.steps
+    "core/kernels.py": runs(["ntk", "rfk", "feature"]) | DOWNSTREAM | IMAGES,  # + the SVC's Grams
+    "core/measures.py": runs(["feature", "limit"]) | DOWNSTREAM | IMAGES,
+    "core/plots.py": plots() | IMAGE_PLOTS,
+    "core/report.py": REPORT_TABLES,
+    "core/specs.py": runs() | DOWNSTREAM,  # every kind's spec
+    "core/cli.py": set(),  # exempt: I/O
+    "core/codeversion.py": set(),
+    "core/store.py": set(),
+    # The sphere setting: nothing of the images'.
+    "sphere/__init__.py": SPHERE,
+    "sphere/data.py": SPHERE,  # the datasets
+    "sphere/registry.py": DOWNSTREAM,  # read by the steps over all runs, imported by no kind
+    "sphere/kinds/__init__.py": runs() | DOWNSTREAM,
+    "sphere/kinds/kernel.py": runs(["ntk", "rfk"]) | DOWNSTREAM,
+    "sphere/kinds/network.py": runs(["feature"]) | DOWNSTREAM,
+    "sphere/kinds/sparse.py": runs(["limit"]) | DOWNSTREAM,
+    "sphere/network.py": runs(["feature"]) | DOWNSTREAM,
+    "sphere/sparse.py": runs(["limit"]) | DOWNSTREAM,
+    "sphere/measures.py": runs(["feature", "limit"]) | DOWNSTREAM,
+    "sphere/runs.py": runs() | DOWNSTREAM,
+    "sphere/theory.py": runs() | DOWNSTREAM,  # each kind's theory is in its module
+    "sphere/steps.py": DOWNSTREAM,
+    "sphere/plots.py": plots(),
+    "sphere/cli.py": set(),
+    # The image setting: nothing of the sphere's.
     "images/__init__.py": IMAGES,
-    "images/steps.py": IMAGES,  # images.runs imports its scalars
+    "images/steps.py": IMAGES,  # images.runs imports its RUN_VARIABLES
     "images/training.py": IMAGES,
     "images/svc.py": IMAGES,
     "images/plots.py": IMAGE_PLOTS,
-    "cli.py": set(),  # exempt: I/O
     "images/cli.py": set(),
-    "store.py": set(),
-    "summary.py": set(),
-    "codeversion.py": set(),
-    "cost.py": set(),  # imported by no step
+    # Tools: imported by no step.
+    "tools/__init__.py": set(),
+    "tools/cost.py": set(),
+    "tools/summary.py": set(),
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch  # only to build test inputs; the kernels take arrays and tensors
 
-from sparsefeatures import kernels
+from sparsefeatures.core import kernels
 
 WIDTH = 400_000  # Monte-Carlo neurons: standard error ~ 1/sqrt(WIDTH) ~ 2e-3 of the kernel scale
 MC_ATOL = 6e-3

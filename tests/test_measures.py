@@ -1,4 +1,4 @@
-"""Tests of sparsefeatures.measures on hand-built networks and functions with closed forms."""
+"""Tests of sparsefeatures.core.measures and sparsefeatures.sphere.measures on hand-built networks and functions with closed forms."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import math
 import pytest
 import torch
 
-from sparsefeatures.measures import (
+from sparsefeatures.core.measures import neuron_masses, participation_ratio
+from sparsefeatures.sphere.measures import (
     atom_masses,
     n_atoms,
-    neuron_masses,
-    participation_ratio,
     rotate,
     rotation_stability,
     sign_patterns,

@@ -1,18 +1,18 @@
-"""Tests of sparsefeatures.network: gradients, the step convention, constraints, the lazy limit,
+"""Tests of sparsefeatures.sphere.network: gradients, the step convention, constraints, the lazy limit,
 checkpoint/resume, divergence and the spec's validation."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from sparsefeatures import kernels
-from sparsefeatures.network import (
-    DEFAULT_REGIMES,
+from sparsefeatures.core import kernels
+from sparsefeatures.sphere.network import (
     NetworkSpec,
     TrainingDiverged,
     init_params,
@@ -355,7 +355,7 @@ def test_loss_is_logged_on_a_geometric_grid():
 
 
 def test_progress_lines_at_checks_only(monkeypatch):
-    from sparsefeatures import network
+    from sparsefeatures.sphere import network
 
     monkeypatch.setattr(network, "LOG_EVERY_S", 0.0)  # a line at every check, not every step
     spec = NetworkSpec(width=20, lr=0.1, max_steps=1000, rel_tol=0.0, check_every=100)
@@ -418,9 +418,14 @@ def test_spec_validation_names_the_field(changes, field):
         NetworkSpec(**changes)
 
 
-def test_default_regimes_are_valid_config_entries():
-    for regime in DEFAULT_REGIMES.values():
-        spec = spec_from_config({"kind": "network", **regime})
-        assert isinstance(spec, NetworkSpec)
+def test_benchmarked_regimes_are_valid_config_entries():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_trainer.py"
+    spec = importlib.util.spec_from_file_location("bench_trainer", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for regime in bench.DEFAULT_REGIMES.values():
+        assert isinstance(spec_from_config({"kind": "network", **regime}), NetworkSpec)
     with pytest.raises(ValueError, match="unknown NetworkSpec fields"):
         spec_from_config({"kind": "network", "widht": 10})

@@ -3,7 +3,7 @@
 For config.yaml, config/*.yaml and config/paper/*.yaml: the schema validates the whole file (and
 fills its defaults, as the Snakefile does), `snakemake -n` builds its DAG without reading any data
 (the image presets name data sets that need not be installed), and the job counts Snakemake prints
-equal those that sparsefeatures.cost lists, which benchmarks/estimate_cost.py prices. Dry runs
+equal those that sparsefeatures.tools.cost lists, which benchmarks/estimate_cost.py prices. Dry runs
 only, two at a time: about 15 s for the module on a 2-core machine.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from sparsefeatures import cost
+from sparsefeatures.tools import cost
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

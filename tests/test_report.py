@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sparsefeatures import report, steps, store, summary
+from sparsefeatures.core import aggregate, report, store
+from sparsefeatures.sphere import steps
+from sparsefeatures.tools import summary
 
 BENCHMARK_HEADER = (
     "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -169,7 +171,7 @@ def test_summary_tells_each_status_and_why(results):
 
 def test_summary_command_prints_counts_and_problems(results):
     out = subprocess.run(
-        [sys.executable, "-m", "sparsefeatures.summary", "--results", str(results)],
+        [sys.executable, "-m", "sparsefeatures.tools.summary", "--results", str(results)],
         capture_output=True,
         text=True,
         check=True,
@@ -186,7 +188,7 @@ def test_summary_command_prints_counts_and_problems(results):
 
 def test_summary_of_a_missing_folder_says_so(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "sparsefeatures.summary", "--results", str(tmp_path / "nope")],
+        [sys.executable, "-m", "sparsefeatures.tools.summary", "--results", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
     )
@@ -206,6 +208,6 @@ def test_aggregate_marks_failed_runs_missing():
     assert errors["test_mse"].values.ravel().tolist()[0] == 0.5
     assert np.isnan(errors["test_mse"].values.ravel()[1])
     assert errors["failed"].values.ravel().tolist() == [0.0, 1.0]
-    assert steps.failed_runs(errors) == [
+    assert aggregate.failed_runs(errors) == [
         {"target": "c", "d": 3, "regime": "f", "n": 16, "seed": 0, "reason": "diverged"}
     ]

@@ -26,7 +26,7 @@ import xarray as xr
 import yaml
 import zarr
 
-from sparsefeatures import store
+from sparsefeatures.core import store
 
 from .conftest import REPO, SNAKEMAKE, TINY_NETWORK, snakemake, tiny_sphere_config
 from .test_image_datasets import write_mnist_like
@@ -359,13 +359,15 @@ def test_second_invocation_on_a_running_directory_is_refused(tmp_path):
     stopped: list[int] = []
     try:
         deadline = time.monotonic() + LONG_S
-        while not job_pids(first.pid, "sparsefeatures.cli run"):
+        while not job_pids(first.pid, "sparsefeatures.sphere.cli run"):
             assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the first invocation never started a training job"
             time.sleep(0.01)
         # The job's shell and its python: stop every match until no new one appears (the shell may
         # have forked python between the look-up and the signal).
-        while new := [p for p in job_pids(first.pid, "sparsefeatures.cli run") if p not in stopped]:
+        while new := [
+            p for p in job_pids(first.pid, "sparsefeatures.sphere.cli run") if p not in stopped
+        ]:
             for pid in new:
                 os.kill(pid, signal.SIGSTOP)
             stopped += new

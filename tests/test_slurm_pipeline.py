@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sparsefeatures import store
+from sparsefeatures.core import store
 
 from .conftest import REPO, SNAKEMAKE, TINY_NETWORK, snakemake, tiny_sphere_config
 from .slurm_cluster import SlurmCluster

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from sparsefeatures import runs, sparse, sphere, steps
+from sparsefeatures.sphere import data as sphere
+from sparsefeatures.sphere import sparse
+from sparsefeatures.sphere.kinds import sparse as sparse_kind
+from sparsefeatures.sphere.runs import RunContext, RunFailed
 
 D = 3
 GRID = 20_000  # fixed directions of the reference LP on S^2 (spacing ~0.025 rad)
@@ -126,8 +129,9 @@ def test_unknown_config_keys_are_named():
 
 def test_an_uncertified_solve_is_not_a_result():
     """A run stopped above its gap tolerance raises, and the pipeline records it as failed."""
-    train = steps.dataset("c", {"kind": "constant"}, D, 0, "train", 32)
-    test = steps.dataset("c", {"kind": "constant"}, D, 0, "test", 50)
+    train = sphere.dataset("c", {"kind": "constant"}, D, 0, "train", 32)
+    test = sphere.dataset("c", {"kind": "constant"}, D, 0, "test", 50)
     measures_spec = {"rotation_angle": 0.1, "atom_threshold": 1e-3}
-    with pytest.raises(runs.NotCertified, match="above gap_tol 1e-12 after 1 iterations"):
-        runs.sparse_run({"max_iter": 1, "gap_tol": 1e-12}, measures_spec, train, test, seed=0)
+    context = RunContext(train=train, test=test, seed=0, measures=measures_spec)
+    with pytest.raises(RunFailed, match="above gap_tol 1e-12 after 1 iterations"):
+        sparse_kind.run({"kind": "sparse", "max_iter": 1, "gap_tol": 1e-12}, context)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sparsefeatures import sphere
+from sparsefeatures.sphere import data as sphere
 
 TEACHER = {"kind": "teacher", "activation": "abs", "power": 1, "width": 500}
 

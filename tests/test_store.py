@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 import zarr
 
-from sparsefeatures import store
+from sparsefeatures.core import store
 
 
 def _ds():

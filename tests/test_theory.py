@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sparsefeatures import exponents, steps
+from sparsefeatures.sphere import steps
+from sparsefeatures.sphere import theory as exponents
 
 N = [16, 32, 64, 128, 256]
 SEEDS = [0, 1, 2]

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
-from sparsefeatures import kernels, network, sparse, sphere, steps, store
+from sparsefeatures.core import aggregate, kernels, store
+from sparsefeatures.sphere import data as sphere
+from sparsefeatures.sphere import network, sparse
 
 from .conftest import REPO, SNAKEMAKE, TINY_NETWORK, tiny_sphere_config
 
@@ -208,7 +210,9 @@ def test_killed_training_job_resumes_from_its_checkpoint(tmp_path, run_snakemake
         time.sleep(0.05)
     time.sleep(0.3)  # let a few more checkpoints be written
     # kill -9 of the training process alone, as a scheduler's time limit or an OOM killer would.
-    subprocess.run(["pkill", "-9", "-s", str(job.pid), "-f", "sparsefeatures.cli run"], check=True)
+    subprocess.run(
+        ["pkill", "-9", "-s", str(job.pid), "-f", "sparsefeatures.sphere.cli run"], check=True
+    )
     assert job.wait() != 0
     assert list(checkpoints.glob("*.pt")), "training finished before it could be killed"
     assert not (work / "results/sphere/runs/constant/d2/feature/n16/seed0.zarr/zarr.json").exists()
@@ -246,7 +250,7 @@ def test_diverging_runs_are_recorded_as_failed_and_the_sweep_goes_on(tmp_path, r
     assert np.all(errors["failed"].sel(regime="unstable").values == 1)
     assert np.all(errors["failed"].sel(regime="ntk").values == 0)
     assert np.all(np.isfinite(errors["test_mse"].sel(regime="ntk").values))
-    failed = steps.failed_runs(errors)
+    failed = aggregate.failed_runs(errors)
     assert sorted((r["n"], r["seed"]) for r in failed) == [(8, 0), (8, 1), (16, 0), (16, 1)]
     assert all(r["regime"] == "unstable" and "diverged" in r["reason"] for r in failed)
 
@@ -258,7 +262,13 @@ def test_diverging_runs_are_recorded_as_failed_and_the_sweep_goes_on(tmp_path, r
     assert statistics.count("training diverged at step") == 4
 
     summary = subprocess.run(
-        [sys.executable, "-m", "sparsefeatures.summary", "--results", str(tmp_path / "results")],
+        [
+            sys.executable,
+            "-m",
+            "sparsefeatures.tools.summary",
+            "--results",
+            str(tmp_path / "results"),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -269,12 +279,10 @@ def test_diverging_runs_are_recorded_as_failed_and_the_sweep_goes_on(tmp_path, r
 
 def test_kernel_runs_do_not_import_torch(tmp_path):
     """Importing torch costs about a second, more than a small kernel fit: only networks need it."""
-    from sparsefeatures import steps
-
     for split, n in (("train", 16), ("test", 32)):
-        ds = steps.dataset("constant", {"kind": "constant"}, 3, 0, split, n)
+        ds = sphere.dataset("constant", {"kind": "constant"}, 3, 0, split, n)
         store.write(ds, tmp_path / f"{split}.zarr", {})
-    params = {"regime_spec": {"kind": "kernel", "kernel": "ntk", "ridge": 0.0}}
+    params = {"regime_spec": {"kind": "kernel", "kernel": "ntk", "ridge": 0.0}, "seed": 0}
     args = [
         "run",
         "--params",
@@ -284,7 +292,7 @@ def test_kernel_runs_do_not_import_torch(tmp_path):
     ]
     args += ["--test", str(tmp_path / "test.zarr"), "--out", str(tmp_path / "run.zarr")]
     code = (
-        "import sys; from sparsefeatures import cli; "
+        "import sys; from sparsefeatures.sphere import cli; "
         f"cli.main({args!r}); "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )

@@ -16,8 +16,8 @@ import logging
 import os
 from pathlib import Path
 
-from .. import store
-from ..cli import add_step, run_step, write_aggregate, write_csv
+from ..core import store
+from ..core.cli import add_step, run_step, write_aggregate, write_csv
 from . import steps
 
 log = logging.getLogger("sparsefeatures")

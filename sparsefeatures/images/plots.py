@@ -18,7 +18,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from ..plots import mean_and_sem  # noqa: E402
+from ..core.plots import mean_and_sem  # noqa: E402
 
 
 def interval(row: dict) -> str:

@@ -31,9 +31,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .. import store
+from ..core import aggregate, store
+from ..core.measures import neuron_masses
 from . import datasets, diffeo, training
-from .steps import scalars
+from .steps import RUN_VARIABLES
 
 # Stream of the stability generator's seed sequence (the data's training and test orders use 0, 1).
 STABILITY_STREAM = 2
@@ -75,7 +76,8 @@ def stability(
         spec["repeats"],
         convention=spec["convention"],
     )
-    values = scalars(
+    values = aggregate.scalars(
+        RUN_VARIABLES,
         D_f=result.deformation,
         G_f=result.noise,
         R_f=result.relative,
@@ -165,7 +167,8 @@ def train_run(
     values, stability_attrs = stability(net, data, params["stability"], params["seed"])
     theta, outgoing = net.first_layer()
     history = np.asarray(result.history, dtype=np.float64)  # (records, 5)
-    data_vars = scalars(
+    data_vars = aggregate.scalars(
+        RUN_VARIABLES,
         test_error=error_rate(net(data.x_test), data.y_test),
         train_error=result.train_error,
         train_loss=result.train_loss,
@@ -181,7 +184,7 @@ def train_run(
     data_vars.update(values)
     data_vars["neuron_mass"] = (
         ("neuron",),
-        training.neuron_masses(theta, outgoing).numpy(),  # (width,)
+        neuron_masses(theta, outgoing).numpy(),  # (width,)
         {"description": "first-layer neuron masses m_h = |w_h| |theta_h|", "units": "1"},
     )
     for i, (name, description) in enumerate(HISTORY):
@@ -210,7 +213,8 @@ def svc_run(params: dict, *, allow_download: bool = False) -> xr.Dataset:
     values, stability_attrs = stability(
         model.decision_function, data, params["stability"], params["seed"]
     )
-    data_vars = scalars(
+    data_vars = aggregate.scalars(
+        RUN_VARIABLES,
         test_error=error_rate(model.decision_function(data.x_test), data.y_test),
         train_error=error_rate(model.decision_function(data.x_train), data.y_train),
         n_support=model.n_support,

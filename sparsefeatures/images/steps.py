@@ -9,11 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import numpy as np
 import xarray as xr
 
-from .. import exponents
-from ..steps import aggregate_runs
+from ..core import fits
+from ..core.aggregate import aggregate_runs
 
 # name -> (description, units) of every per-run scalar; the aggregate has one array of each over
 # (dataset, regime, n, seed), NaN where a regime does not define it or a run is missing.
@@ -62,15 +61,6 @@ RUN_VARIABLES = {
 DIMS = ("dataset", "regime", "n", "seed")
 
 
-def scalars(**values: float) -> dict:
-    """Data variables of named per-run scalars with their descriptions and units."""
-    out = {}
-    for name, value in values.items():
-        description, units = RUN_VARIABLES[name]
-        out[name] = ((), float(value), {"description": description, "units": units})
-    return out
-
-
 # ----------------------------------------------------------------------------------------------
 # Aggregation and exponents
 
@@ -79,7 +69,7 @@ def aggregate(
     run_stores: Iterable[xr.Dataset], grid: dict[str, list], kinds: dict[str, str]
 ) -> xr.Dataset:
     """Combine per-run stores into arrays over (dataset, regime, n, seed); NaN where a run is
-    absent or failed (steps.aggregate_runs).
+    absent or failed (core.aggregate.aggregate_runs).
 
     `grid` lists each dimension's coordinates (from the config), `kinds` each regime's kind; each
     store's own parameters say where it belongs, so the order of `run_stores` does not matter.
@@ -104,20 +94,13 @@ EXPONENT_FIELDS = ("dataset", "regime", "beta", "beta_low", "beta_high", "points
 
 def exponents_table(errors: xr.Dataset, fit: dict) -> list[dict]:
     """One row per (dataset, regime): test error ~ n^-beta fitted on the `fit["points"]` largest n,
-    with its bootstrap interval over seeds (sparsefeatures.exponents.fit_exponent). NaN when fewer
+    with its bootstrap interval over seeds (core.fits.fit_exponent). NaN when fewer
     than two n have a positive mean error (an error of 0 has no logarithm)."""
     rows = []
     for dataset in errors["dataset"].values:
         for regime in errors["regime"].values:
             curve = errors["test_error"].sel(dataset=dataset, regime=regime)  # (n, seed)
-            beta, low, high = exponents.fit_exponent(
-                curve["n"].values,
-                curve.transpose("n", "seed").values,
-                points=fit["points"],
-                bootstrap=fit["bootstrap"],
-                confidence=fit["confidence"],
-                rng=np.random.default_rng(fit["seed"]),
-            )
+            beta, low, high = fits.fit_curve(curve, fit)
             rows.append(
                 {
                     "dataset": str(dataset),

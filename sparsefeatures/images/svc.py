@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from sklearn.svm import SVC
 
-from sparsefeatures import kernels
+from ..core import kernels
 
 HARD_MARGIN_C = 1e20  # the reference code's C: the hard-margin SVM for separable data
 SVC_TOL = 1e-6  # libsvm's stopping tolerance on the KKT conditions (sklearn's default is 1e-3)

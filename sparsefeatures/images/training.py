@@ -71,6 +71,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.measures import neuron_masses, participation_ratio
+
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINT_VERSION = 1
@@ -261,17 +263,6 @@ class ImageNetwork:
 
 # ----------------------------------------------------------------------------------------------
 # Sparsity measures
-
-
-def neuron_masses(theta: torch.Tensor, outgoing: torch.Tensor) -> torch.Tensor:
-    """m_h = |w_h| |theta_h| (h,) for first-layer weights theta (h, D) and outgoing weights (h,)."""
-    return outgoing.abs() * torch.linalg.vector_norm(theta, dim=1)
-
-
-def participation_ratio(masses: torch.Tensor) -> float:
-    """(sum m)^2 / sum m^2: the number of neurons that carry the mass (h if equal, 1 if one)."""
-    total = float(masses.pow(2).sum())
-    return float(masses.sum()) ** 2 / total if total > 0 else 0.0
 
 
 def count_directions(

@@ -11,7 +11,7 @@ from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
 
-# Steps run as `python -m sparsefeatures.cli`: the environment that runs Snakemake (where the package
+# Steps run as `python -m sparsefeatures.<setting>.cli`: the environment that runs Snakemake (where the package
 # is installed) comes first on PATH, so an unactivated `.venv/bin/snakemake` works too. Under
 # `--sdm conda`, the rule's environment (envs/, the pinned dependencies) is activated after this and
 # takes precedence; the package itself is then found through PYTHONPATH, this checkout's copy.
@@ -40,32 +40,43 @@ def canonical(obj):
 
 
 PACKAGE = Path(workflow.basedir) / "sparsefeatures"
-# This checkout's sparsefeatures/codeversion.py (standard library only), whether or not the package
-# is installed where Snakemake runs.
-_spec = importlib.util.spec_from_file_location("_codeversion", PACKAGE / "codeversion.py")
-codeversion = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(codeversion)
+
+
+def load_module(name, path):
+    """A standard-library-only module of this checkout, whether or not the package is installed
+    where Snakemake runs."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[name] = loaded  # dataclasses look their module up there
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+codeversion = load_module("_codeversion", PACKAGE / "core" / "codeversion.py")
+# The sphere's regime kinds: their modules and their jobs' resources.
+KINDS = load_module("_sphere_registry", PACKAGE / "sphere" / "registry.py").KINDS
 
 
 def code_version(*entries):
     """Version of the code a step runs: a hash of its entry modules and every package module they
-    import, directly or not (sparsefeatures/codeversion.py; the I/O modules it exempts, listed
+    import, directly or not (sparsefeatures/core/codeversion.py; the I/O modules it exempts, listed
     there, are left out). Snakemake does not track imported code: in a rule's params, this makes an
     edit rerun exactly the steps whose import closure holds the edited module."""
     return codeversion.code_version(PACKAGE, *entries)
 
 
 # Each kind of step by its entry modules: those holding what it computes (what its step in
-# sparsefeatures/cli.py calls), never the CLI itself, which imports every step's modules.
+# sparsefeatures/sphere/cli.py calls), never the CLI itself, which imports every step's modules.
+# A run's entry is its kind's module; the steps over all runs dispatch to every kind's module
+# (by name, through the registry: listed here since no static import shows them).
+KIND_MODULES = [kind.module for kind in KINDS.values()]
 CODE = {
-    "dataset": code_version("steps"),
-    "kernel": code_version("runs"),
-    "network": code_version("runs"),
-    "sparse": code_version("runs"),
-    "aggregate": code_version("steps"),
-    "exponents": code_version("steps"),
-    "plot": code_version("plots"),
-    "report": code_version("report"),
+    "dataset": code_version("sphere.data"),
+    **{name: code_version(kind.module) for name, kind in KINDS.items()},
+    "aggregate": code_version("sphere.steps", *KIND_MODULES),
+    "exponents": code_version("sphere.steps", *KIND_MODULES),
+    "plot": code_version("sphere.plots"),
+    "report": code_version("core.report"),
 }
 
 
@@ -123,13 +134,14 @@ def sphere_run_paths():
     ]
 
 
-# Regime kinds whose runs count atoms (their neurons or atoms are measured).
-ATOM_KINDS = ("network", "sparse")
+def counts_atoms(regime):
+    """Whether a sphere regime's runs count atoms (its kind's record in the registry)."""
+    return KINDS[SPHERE["regimes"][regime]["kind"]].counts_atoms
 
 
 def atom_targets():
     """Targets that at least one regime with atoms runs on (they get an atoms plot)."""
-    counted = [name for name, spec in SPHERE["regimes"].items() if spec["kind"] in ATOM_KINDS]
+    counted = [name for name in SPHERE["regimes"] if counts_atoms(name)]
     return [t for t in SPHERE["targets"] if any(t in regime_targets(r) for r in counted)]
 
 
@@ -172,13 +184,14 @@ def run_params(w):
             "seed": int(w.seed),
             "code": CODE[spec["kind"]],
         }
-        # Network measures are computed in the run, so they are among its parameters.
-        | ({"measures": SPHERE["measures"]} if spec["kind"] in ATOM_KINDS else {})
+        # Atom measures are computed in the run, so they are among its parameters.
+        | ({"measures": SPHERE["measures"]} if counts_atoms(w.regime) else {})
     )
 
 
-def training_gpus(w):
-    return 1 if TRAINING["device"] == "cuda" else 0
+def training_gpus(trains=True):
+    """GPUs a job that trains (a network) asks the cluster for: one when training.device is cuda."""
+    return 1 if trains and TRAINING["device"] == "cuda" else 0
 
 
 def aggregate_params():

@@ -22,7 +22,7 @@ rule images_train:
         seed=r"\d+",
     threads: 1
     resources:
-        gpu=training_gpus,
+        gpu=training_gpus(),
         runtime=images_train_minutes,
     conda:
         "../../envs/sparsefeatures.yaml"

@@ -29,7 +29,7 @@ rule report_exponents:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli report-exponents --params '{params.json}' {params.inputs}"
+        "python -m sparsefeatures.core.report exponents --params '{params.json}' {params.inputs}"
         " --out {output.html} --log {log}"
 
 
@@ -54,5 +54,5 @@ rule report_statistics:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli report-statistics --params '{params.json}' {params.inputs}"
+        "python -m sparsefeatures.core.report statistics --params '{params.json}' {params.inputs}"
         " --benchmarks results/benchmarks --out {output.html} --log {log}"

@@ -1,5 +1,5 @@
 # Regression on the sphere: datasets -> one run per (target, d, regime, n, seed) -> aggregate
-# -> exponents (and atoms) -> plots. Each rule calls one step of `python -m sparsefeatures.cli`.
+# -> exponents (and atoms) -> plots. Each rule calls one step of `python -m sparsefeatures.sphere.cli`.
 
 
 # Light steps over the whole sweep run where Snakemake runs, never as cluster jobs.
@@ -31,7 +31,7 @@ rule sphere_train_data:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli dataset --params '{params.json}' --out {output.store} --log {log}"
+        "python -m sparsefeatures.sphere.cli dataset --params '{params.json}' --out {output.store} --log {log}"
 
 
 rule sphere_test_data:
@@ -46,82 +46,42 @@ rule sphere_test_data:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli dataset --params '{params.json}' --out {output.store} --log {log}"
+        "python -m sparsefeatures.sphere.cli dataset --params '{params.json}' --out {output.store} --log {log}"
 
 
-rule sphere_kernel_run:
-    input:
-        train=rules.sphere_train_data.output.store,
-        test=rules.sphere_test_data.output.store,
-    output:
-        store=directory("results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr"),
-    wildcard_constraints:
-        regime=regime_names("kernel"),
-    params:
-        json=run_params,
-    log:
-        "logs/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}.tsv"
-    threads: 1
-    group:
-        "kernel"
-    conda:
-        "../../envs/sparsefeatures.yaml"
-    shell:
-        "python -m sparsefeatures.cli run --params '{params.json}' --threads {threads}"
-        " --train {input.train} --test {input.test} --out {output.store} --log {log}"
+# One run rule per regime kind (sparsefeatures/sphere/registry.py): sphere_kernel_run,
+# sphere_network_run, sphere_sparse_run, ... with the kind's resources.
+for _kind in KINDS.values():
 
-
-rule sphere_network_run:
-    input:
-        train=rules.sphere_train_data.output.store,
-        test=rules.sphere_test_data.output.store,
-    output:
-        store=directory("results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr"),
-    wildcard_constraints:
-        regime=regime_names("network"),
-    params:
-        json=run_params,
-        checkpoints="results/checkpoints/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}",
-    log:
-        "logs/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}.tsv"
-    threads: 1
-    resources:
-        gpu=training_gpus,
-        runtime=120,
-    conda:
-        "../../envs/sparsefeatures.yaml"
-    shell:
-        "python -m sparsefeatures.cli run --params '{params.json}' --threads {threads}"
-        " --train {input.train} --test {input.test} --out {output.store}"
-        " --checkpoint-dir {params.checkpoints} --log {log}"
-
-
-rule sphere_sparse_run:
-    input:
-        train=rules.sphere_train_data.output.store,
-        test=rules.sphere_test_data.output.store,
-    output:
-        store=directory("results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr"),
-    wildcard_constraints:
-        regime=regime_names("sparse"),
-    params:
-        json=run_params,
-    log:
-        "logs/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}.tsv"
-    threads: 1
-    resources:
-        runtime=60,
-    conda:
-        "../../envs/sparsefeatures.yaml"
-    shell:
-        "python -m sparsefeatures.cli run --params '{params.json}' --threads {threads}"
-        " --train {input.train} --test {input.test} --out {output.store} --log {log}"
+    rule:
+        name:
+            f"sphere_{_kind.name}_run"
+        input:
+            train=rules.sphere_train_data.output.store,
+            test=rules.sphere_test_data.output.store,
+        output:
+            store=directory("results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr"),
+        wildcard_constraints:
+            regime=regime_names(_kind.name),
+        params:
+            json=run_params,
+            checkpoints="results/checkpoints/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}",
+        log:
+            "logs/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.log",
+        benchmark:
+            "results/benchmarks/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}.tsv"
+        threads: 1
+        resources:
+            gpu=training_gpus(_kind.gpu),
+            runtime=_kind.runtime,
+        group:
+            _kind.group
+        conda:
+            "../../envs/sparsefeatures.yaml"
+        shell:
+            "python -m sparsefeatures.sphere.cli run --params '{params.json}' --threads {threads}"
+            " --train {input.train} --test {input.test} --out {output.store}"
+            " --checkpoint-dir {params.checkpoints} --log {log}"
 
 
 rule sphere_aggregate:
@@ -136,7 +96,7 @@ rule sphere_aggregate:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli aggregate --params '{params.json}'"
+        "python -m sparsefeatures.sphere.cli aggregate --params '{params.json}'"
         " --runs {input.runs} --out {output.store} --log {log}"
 
 
@@ -152,7 +112,7 @@ rule sphere_exponents:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli exponents --params '{params.json}'"
+        "python -m sparsefeatures.sphere.cli exponents --params '{params.json}'"
         " --errors {input.errors} --out {output.csv} --log {log}"
 
 
@@ -168,7 +128,7 @@ rule sphere_atoms:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli atoms --params '{params.json}'"
+        "python -m sparsefeatures.sphere.cli atoms --params '{params.json}'"
         " --errors {input.errors} --out {output.csv} --log {log}"
 
 
@@ -192,7 +152,7 @@ rule sphere_plot:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli plot --params '{params.json}'"
+        "python -m sparsefeatures.sphere.cli plot --params '{params.json}'"
         " --errors {input.errors} --fits {input.fits}"
         " --out {output.png} {output.pdf} --log {log}"
 
@@ -217,6 +177,6 @@ rule sphere_atoms_plot:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.cli plot --params '{params.json}'"
+        "python -m sparsefeatures.sphere.cli plot --params '{params.json}'"
         " --errors {input.errors} --fits {input.fits}"
         " --out {output.png} {output.pdf} --log {log}"

@@ -57,7 +57,7 @@ def canonical_json(obj) -> str:
 @cache
 def code_version() -> str:
     """Short hash of the package's source files: changes exactly when the numerical code does."""
-    root = Path(__file__).parent
+    root = Path(__file__).resolve().parents[1]  # the package, not this subpackage
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())

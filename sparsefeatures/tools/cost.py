@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 TARGETS = ("all", "images_all")
 
@@ -356,7 +356,7 @@ def _run_quiet(cmd: list[str], cwd: Path) -> None:
 
 def _step_command(module: str, step: str, params: dict, *args: str) -> list[str]:
     """A pipeline step's command line, as its rule runs it."""
-    from .store import canonical_json
+    from ..core.store import canonical_json
 
     return [sys.executable, "-m", module, step, "--params", canonical_json(params), *args]
 
@@ -385,11 +385,11 @@ _MEASURES = {"rotation_angle": 0.1, "atom_threshold": 1e-3}
 def measure_overheads(repeats: int = 2) -> tuple[dict[str, float], float, float]:
     """Seconds of each kind of job on tiny inputs (its step's command line, as the rule runs it),
     of Snakemake's start (a dry run of a tiny config) and of reading one run store."""
-    from . import store
+    from ..core import store
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        sphere = "sparsefeatures.cli"
+        sphere = "sparsefeatures.sphere.cli"
 
         def dataset(split: str, n: int) -> list[str]:
             p = {"target": "c", "spec": {"kind": "constant"}, "d": 3, "seed": 0, "split": split}
@@ -406,7 +406,7 @@ def measure_overheads(repeats: int = 2) -> tuple[dict[str, float], float, float]
         runs = ["--runs", str(d / "k.zarr"), "--out", str(d / "errors.zarr")]
         plot = (
             "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
-            "from sparsefeatures import plots, store; fig, ax = plt.subplots(); "
+            "from sparsefeatures.core import plots, store; fig, ax = plt.subplots(); "
             f"ax.loglog([1, 2], [1, 2], 'o-'); fig.savefig({str(d / 'p.png')!r}); "
             f"fig.savefig({str(d / 'p.pdf')!r})"
         )
@@ -445,7 +445,8 @@ def measure_overheads(repeats: int = 2) -> tuple[dict[str, float], float, float]
 
 def measure_kernels(n: int = 2048, repeats: int = 3) -> tuple[float, float]:
     """(seconds per NTK entry, seconds per n^3 of the Cholesky solve), one thread."""
-    from . import kernels, sphere
+    from ..core import kernels
+    from ..sphere import data as sphere
 
     x = sphere.uniform_sphere(n, 3, np.random.default_rng(0))
     gram = kernels.gram("ntk", x, x, threads=1)
@@ -458,7 +459,7 @@ def measure_kernels(n: int = 2048, repeats: int = 3) -> tuple[float, float]:
 def measure_teacher(points: int = 256, width: int = 100_000, repeats: int = 3) -> dict:
     """Seconds per (point, unit) of a teacher with power 1 ("fast") and 4 ("pow"), and per unit
     drawn."""
-    from . import sphere
+    from ..sphere import data as sphere
 
     x = sphere.uniform_sphere(points, 5, np.random.default_rng(0))
     draw = _best(lambda: sphere.make_teacher(5, 0, width, "abs", 1.0), repeats) / width
@@ -478,8 +479,8 @@ def measure_sphere_steps(seconds_per_point: float = 0.15, repeats: int = 3) -> l
     SPHERE_GRID_N x SPHERE_GRID_H; repeats interleaved, minimum kept."""
     import torch
 
-    from . import sphere
-    from .network import NetworkSpec, train
+    from ..sphere import data as sphere
+    from ..sphere.network import NetworkSpec, train
 
     torch.set_num_threads(1)
     grid = [(n, h) for h in SPHERE_GRID_H for n in SPHERE_GRID_N]
@@ -502,7 +503,7 @@ def measure_sphere_forward(points: int = 4096, width: int = 1000, repeats: int =
     """Seconds per (point, neuron) of the trained predictor, float64, one thread."""
     import torch
 
-    from .network import NetworkSpec, init_params, predictor
+    from ..sphere.network import NetworkSpec, init_params, predictor
 
     torch.set_num_threads(1)
     spec = NetworkSpec(width=width)
@@ -520,7 +521,8 @@ def measure_sparse(repeats: int = 1) -> list[list[float]]:
     """Rows [d, n, seconds] of sparse.solve on the constant target, one thread."""
     import threadpoolctl
 
-    from . import sparse, sphere
+    from ..sphere import data as sphere
+    from ..sphere import sparse
 
     rows = []
     with threadpoolctl.threadpool_limits(1):
@@ -541,7 +543,7 @@ def measure_image_trials(repeats: int = 2) -> tuple[list[float], list[list[float
     IMAGE_GRID; returns ([a, b, c], rows [n, D, h, seconds])."""
     import torch
 
-    from .images.training import ImageNetworkSpec, train
+    from ..images.training import ImageNetworkSpec, train
 
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)
@@ -569,7 +571,7 @@ def measure_svc(repeats: int = 2) -> tuple[list[float], list[float], str]:
     import threadpoolctl
     import torch
 
-    from .images import datasets, svc
+    from ..images import datasets, svc
 
     sizes = (1024, 2048, 4096)
     gen = torch.Generator().manual_seed(0)
@@ -598,7 +600,7 @@ def measure_svc(repeats: int = 2) -> tuple[list[float], list[float], str]:
 def measure_image_loads(repeats: int = 2) -> tuple[dict[str, float], dict[str, str]]:
     """Seconds to read and preprocess each data set once (the first n of a job), where its files
     are here; the others are assumed from Fashion-MNIST by their number of pixel values."""
-    from .images import datasets
+    from ..images import datasets
 
     def load(name: str) -> None:
         datasets._load_raw_cached.cache_clear()

@@ -63,13 +63,13 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import kernels
+from ..core import kernels, specs
 
 SCALINGS = ("mean_field", "alpha")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -79,50 +79,6 @@ CHECKPOINT_FORMAT = 1
 LOG_POINTS = 120
 # Seconds of wall time between two progress lines sent to `log`.
 LOG_EVERY_S = 10.0
-
-# Hyperparameters of the default sweep (d = 3, constant target, n = 16..512, 4 seeds, H = 1000),
-# as the config's regime entries (without `kind`); `benchmarks/bench_trainer.py --science` runs
-# the sweep and prints its figures. Measured (2-core machine, one thread per run): feature
-# beta = 2.37 [2.24, 2.48] against 3.20 [3.10, 3.29] for ridgeless NTK regression on the same data,
-# atoms ~ n^1.1 (all n; n^0.98 on the 4 largest), 48 runs in 1.6-3.7 core-minutes (load-dependent).
-# - feature: the paper's mean-field setting and step (lr = 1, i.e. lr * H = H); lambda scaled up
-#   from the paper's 1e-5 (10^6 steps) to 1e-4 so that the runs settle in 10^3-10^4 steps while the
-#   penalty's bias on the fit (train MSE ~ 1e-6) stays below the test error. lr = 1.5 or 2 make
-#   gradient descent oscillate for some seeds (the tangent kernel grows like w^2 ~ 16).
-# - lazy: alpha = 1e4 is deep in the lazy regime (parameters move by ~1e-4 relative); lr = 4 is
-#   below 2 / lambda_max(K_train / n), which reaches 0.41 for n = 16 (0.25 for large n). At
-#   H = 1000 the network's predictor is kernel regression with the finite-width NTK, whose
-#   fluctuations cost a test-error floor ~1e-6 / (H / 1000) (measured): the lazy network matches
-#   NTK regression for n <= 64 but its learning curve flattens beyond.
-DEFAULT_REGIMES: dict[str, dict] = {
-    "feature": {
-        "width": 1000,
-        "scaling": "mean_field",
-        "penalty": 1e-4,
-        "lr": 1.0,
-        "conic": False,
-        "w_init": 0.0,
-        "max_steps": 20_000,
-        "loss_tol": 0.0,
-        "rel_tol": 5e-4,
-        "window": 1000,
-        "check_every": 100,
-        "dtype": "float64",
-    },
-    "lazy": {
-        "width": 1000,
-        "scaling": "alpha",
-        "alpha": 1e4,
-        "penalty": 0.0,
-        "lr": 4.0,
-        "max_steps": 10_000,
-        "loss_tol": 1e-9,
-        "rel_tol": 1e-3,
-        "window": 1000,
-        "check_every": 100,
-        "dtype": "float64",
-    },
-}
 
 
 class TrainingDiverged(RuntimeError):
@@ -701,9 +657,4 @@ def train(
 
 def spec_from_config(regime: dict) -> NetworkSpec:
     """NetworkSpec from a config regime entry, ignoring its `kind` key; unknown keys are errors."""
-    known = {f.name for f in fields(NetworkSpec)}
-    entries = {k: v for k, v in regime.items() if k != "kind"}
-    unknown = sorted(set(entries) - known)
-    if unknown:
-        raise ValueError(f"unknown NetworkSpec fields {unknown}; expected some of {sorted(known)}")
-    return NetworkSpec(**entries)
+    return specs.from_config(NetworkSpec, regime)

@@ -1,5 +1,7 @@
 """Tables of the Snakemake report: the fitted exponents, and what the runs cost and how they ended.
 
+    python -m sparsefeatures.core.report exponents|statistics --params JSON ... --out FILE.html
+
 Each table is a small self-contained HTML page (Snakemake's report shows HTML results inline and
 offers CSV files only as downloads). Numbers come from the pipeline's own outputs: exponents.csv
 and atoms.csv, the aggregates errors.zarr (runs, convergence, failures, fit times), and the
@@ -8,6 +10,7 @@ and atoms.csv, the aggregates errors.zarr (runs, convergence, failures, fit time
 
 from __future__ import annotations
 
+import argparse
 import csv
 import html
 import itertools
@@ -18,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .steps import failed_runs
+from . import store
+from .aggregate import failed_runs
+from .cli import add_step, log, run_step, write_text
 
 STYLE = """
 body { font-family: sans-serif; font-size: 14px; margin: 1em; }
@@ -297,3 +302,49 @@ def statistics_page(
         )
         body.append(f"<p><b>Failed runs</b></p><ul>{items}</ul>")
     return page("Run statistics", body)
+
+
+def _exponents(args) -> None:
+    write_text(exponents_page(args.sphere, args.atoms, args.images, args.params["name"]), args.out)
+    log.info("wrote %s", args.out)
+
+
+# Each setting's aggregate, by its title, and the dimensions that make one group of its runs.
+SETTINGS = {
+    "sphere": ("Sphere", ("target", "d", "regime")),
+    "images": ("Images", ("dataset", "regime")),
+}
+
+
+def _statistics(args) -> None:
+    settings = {}
+    for name, (title, dims) in SETTINGS.items():
+        if getattr(args, name):
+            errors = store.read(getattr(args, name))
+            settings[title] = (errors, dims, Path(args.benchmarks) / name)
+    write_text(statistics_page(settings, args.params["name"]), args.out)
+    log.info("wrote %s", args.out)
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="sparsefeatures.core.report", description=__doc__)
+    sub = main.add_subparsers(dest="step", required=True)
+    p = add_step(sub, "exponents", _exponents, "the report's table of exponents (HTML)")
+    p.add_argument("--sphere", help="sphere exponents.csv")
+    p.add_argument("--atoms", help="sphere atoms.csv")
+    p.add_argument("--images", help="images exponents.csv")
+    p.add_argument("--out", required=True)
+    p = add_step(sub, "statistics", _statistics, "the report's run statistics (HTML)")
+    p.add_argument("--sphere", help="sphere errors.zarr")
+    p.add_argument("--images", help="images errors.zarr")
+    p.add_argument("--benchmarks", default="results/benchmarks", help="Snakemake benchmark files")
+    p.add_argument("--out", required=True)
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_step(parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
 import scipy.optimize
 from scipy.linalg.blas import dsyrk
+
+from ..core import specs
 
 # Seconds of wall time between two progress lines sent to `log`.
 LOG_EVERY_S = 10.0
@@ -85,12 +87,7 @@ class SparseSpec:
 
 def spec_from_config(regime: dict) -> SparseSpec:
     """SparseSpec from a config regime entry, ignoring its `kind` key; unknown keys are errors."""
-    known = {f.name for f in fields(SparseSpec)}
-    entries = {k: v for k, v in regime.items() if k != "kind"}
-    unknown = sorted(set(entries) - known)
-    if unknown:
-        raise ValueError(f"unknown SparseSpec fields {unknown}; expected some of {sorted(known)}")
-    return SparseSpec(**entries)
+    return specs.from_config(SparseSpec, regime)
 
 
 def relu_features(theta: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 
 ACTIVATIONS = ("abs", "relu")
 STREAMS = {"train": 0, "test": 1, "teacher": 2}
@@ -144,3 +145,15 @@ def make_split(spec: dict, name: str, d: int, seed: int, split: str, n: int):
     """(x (n, d), y (n,)) for a split: 'train' (nested in n) or 'test'."""
     x = uniform_sphere(n, d, generator(seed, d, split))
     return x, target_values(spec, name, x, d, seed)
+
+
+def dataset(target: str, spec: dict, d: int, seed: int, split: str, n: int) -> xr.Dataset:
+    """Inputs x (sample, dim) and targets y (sample) of one split."""
+    x, y = make_split(spec, target, d, seed, split, n)
+    return xr.Dataset(
+        {
+            "x": (("sample", "dim"), x, {"description": f"points uniform on S^{d - 1}"}),
+            "y": (("sample",), y, {"description": f"target {target!r} at x"}),
+        },
+        attrs={"target": target, "d": d, "seed": seed, "split": split},
+    )

@@ -1,4 +1,4 @@
-"""What the pipeline has computed so far, read from the run stores: `python -m sparsefeatures.summary`.
+"""What the pipeline has computed so far, read from the run stores: `python -m sparsefeatures.tools.summary`.
 
 For every run store under RESULTS/{sphere,images}/runs it says whether the run exists and
 converged, stopped at a step or time cap, failed (and why), or is unusable (an interrupted write,
@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import store
+from ..core import store
 
 SETTINGS = ("sphere", "images")
 # Store statuses, in the order of the table's columns.
@@ -124,7 +124,9 @@ def report(runs: list[Run], every: bool = False, width: int = 200) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sparsefeatures.summary", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m sparsefeatures.tools.summary", description=__doc__
+    )
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder")
     parser.add_argument("--all", action="store_true", help="list every run, not only problems")
     parser.add_argument("--width", type=int, default=200, help="cut reasons at this many chars")

@@ -1,23 +1,8 @@
-"""Learning-curve exponents: test error ~ n^-beta, fitted with a bootstrap interval, and the theory.
+"""Power-law fits of learning curves: error ~ n^-beta, with a bootstrap interval over seeds.
 
 Fit: least squares of log(mean over seeds of the error) against log n, on the `points` largest n
 (where the asymptotic law holds best). Interval: resample the seeds with replacement, refit, and take
 the central `confidence` quantiles of the refitted betas.
-
-Theory for kernel regression of a target of smoothness nu_t with a kernel whose spectrum decays with
-exponent alpha_K (Spigler, Geiger, Wyart 2020; Petrini et al. 2022, eq. 6):
-    beta = min(2 nu_t, 2 alpha_K) / (d - 1),  alpha_K = d (NTK), d + 2 (RFK),
-with nu_t = infinity for the constant target (sphere.smoothness). A lazy network follows its NTK
-while its width is large enough (steps.regime_theory).
-
-Feature learning (derived in this project, not in the paper; README "Theory"): the trained
-predictor is a sum of about n ReLU atoms with weights ~1/n at scattered directions. Above the degree
-k_c ~ n^(1/(d-1)) that n points resolve, the atoms' harmonics add incoherently: the power at degree
-k is ~ n (1/n)^2 k^(d-2) a_k^2, with a_k^2 ~ k^-(d+2) the spectrum of one ReLU (the RFK's), so the
-error beyond k_c sums to ~ n^-1 k_c^-3 = n^-((d+2)/(d-1)); the target's own tail adds
-k_c^-(2 nu_t). Hence
-    beta_feature = min(2 nu_t, d + 2) / (d - 1),
-half the RFK's exponent for smooth targets: 2.5 at d = 3, 1.75 at d = 5.
 """
 
 from __future__ import annotations
@@ -26,21 +11,7 @@ import math
 import warnings
 
 import numpy as np
-
-ALPHA_OFFSET = {"ntk": 0, "rfk": 2}  # alpha_K = d + offset
-
-
-def theory_beta(kernel: str | None, d: int, nu_t: float) -> float:
-    """Kernel-regression exponent of `kernel` ("ntk" or "rfk"); NaN for any other kernel."""
-    if kernel not in ALPHA_OFFSET:
-        return math.nan
-    alpha_k = d + ALPHA_OFFSET[kernel]
-    return min(2.0 * nu_t, 2.0 * alpha_k) / (d - 1)
-
-
-def feature_beta(d: int, nu_t: float) -> float:
-    """The feature regime's exponent min(2 nu_t, d + 2) / (d - 1) (module docstring)."""
-    return min(2.0 * nu_t, d + 2.0) / (d - 1)
+import xarray as xr
 
 
 def fit_slope(n: np.ndarray, err: np.ndarray) -> float:
@@ -88,3 +59,22 @@ def fit_exponent(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(betas, [tail, 1.0 - tail])
     return beta, float(low), float(high)
+
+
+def fit_curve(curve: xr.DataArray, fit: dict) -> tuple[float, float, float]:
+    """(beta, low, high) of curve (n, seed) ~ n^-beta, with a config's `fit` options."""
+    return fit_exponent(
+        curve["n"].values,
+        curve.transpose("n", "seed").values,
+        points=fit["points"],
+        bootstrap=fit["bootstrap"],
+        confidence=fit["confidence"],
+        rng=np.random.default_rng(fit["seed"]),
+    )
+
+
+def fit_n(curve: xr.DataArray, fit: dict) -> np.ndarray:
+    """The n values a fit of curve (n, seed) uses: the `points` largest with a positive mean."""
+    mean = curve.mean("seed", skipna=True)
+    usable = curve["n"].values[np.isfinite(mean.values) & (mean.values > 0)]
+    return np.sort(usable)[-fit["points"] :]

@@ -1,13 +1,12 @@
 """Measures of a trained one-hidden-layer network f(x) = (1/N) sum_h w_h relu(theta_h . x).
 
-Atoms, participation ratio and feature displacement quantify how sparse the learned representation
+Atoms and feature displacement (with core.measures' participation ratio) quantify how sparse the learned representation
 is (Petrini, Cagnetta, Vanden-Eijnden, Wyart, NeurIPS 2022, arXiv:2206.12314: in the feature regime
 neurons collapse onto a number of directions growing about linearly with n); rotation stability
 quantifies how smooth the predictor is along small rotations of the input (the sphere analogue of
 the diffeomorphism stability of Petrini et al. 2021, arXiv:2105.02468).
 
-Neuron mass: m_h = |w_h| ||theta_h||, the weight of neuron h in f by the 1-homogeneity of relu
-(relu(theta . x) = ||theta|| relu(theta/||theta|| . x)).
+Neuron masses: core.measures.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..core.measures import neuron_masses
+
 # Default relative mass threshold: a neuron counts towards the atoms if its mass exceeds this
 # fraction of the largest neuron mass. Subgradient descent on the L1 penalty leaves the neurons it
 # removes oscillating at |w_h| ~ lr * lambda (~1e-4) while the neurons that carry the function
@@ -24,11 +25,6 @@ import torch
 # default sweep's runs no neuron is removed yet: masses stay within a factor ~3 of each other and
 # the atoms are the groups of neurons that gradient descent has merged into one sign pattern.)
 REL_THRESHOLD = 1e-3
-
-
-def neuron_masses(theta: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Masses m_h = |w_h| ||theta_h|| (H,) of the neurons of theta (H, d), w (H,)."""
-    return w.abs() * torch.linalg.vector_norm(theta, dim=1)
 
 
 def atom_masses(
@@ -98,19 +94,6 @@ def vanished_fraction(masses: torch.Tensor, rel_threshold: float = REL_THRESHOLD
     if top == 0.0:
         return 1.0
     return float((m <= rel_threshold * top).double().mean())
-
-
-def participation_ratio(masses: torch.Tensor) -> float:
-    """Participation ratio (sum_h m_h)^2 / sum_h m_h^2 of nonnegative masses.
-
-    Equals k when k masses are equal and the others 0: the effective number of neurons (or atoms)
-    carrying the function. NaN when all masses are 0.
-    """
-    m = torch.as_tensor(masses).to(torch.float64).reshape(-1)
-    if bool((m < 0).any()):
-        raise ValueError("masses must be nonnegative")
-    denom = float((m * m).sum())
-    return float(m.sum()) ** 2 / denom if denom > 0 else math.nan
 
 
 def theta_displacement(theta0: torch.Tensor, theta: torch.Tensor) -> float:
