@@ -1,7 +1,6 @@
 """The workflow end to end on tiny configs, and the config's validation."""
 
 import csv
-import dataclasses
 import math
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import yaml
 
 from sparsefeatures.core import aggregate, kernels, store
 from sparsefeatures.sphere import data as sphere
-from sparsefeatures.sphere import network, sparse
 
 from .conftest import REPO, SNAKEMAKE, TINY_NETWORK, tiny_sphere_config
 
@@ -104,24 +102,6 @@ def test_invalid_config_fails_before_any_job(tmp_path, run_snakemake, sphere_ove
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
-
-
-def test_schema_defaults_of_network_regimes_equal_the_network_spec():
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    properties = schema["$defs"]["network_regime"]["properties"]
-    selection = ("kind", "targets", "n_max")  # what the regime is and where it runs, not how
-    schema_defaults = {k: v["default"] for k, v in properties.items() if k not in selection}
-    spec_defaults = {f.name: f.default for f in dataclasses.fields(network.NetworkSpec)}
-    del spec_defaults["device"]  # a training setting (config `training.device`), not a regime's
-    assert schema_defaults == spec_defaults
-
-
-def test_schema_defaults_of_sparse_regimes_equal_the_sparse_spec():
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    properties = schema["$defs"]["sparse_regime"]["properties"]
-    selection = ("kind", "targets", "n_max")
-    schema_defaults = {k: v["default"] for k, v in properties.items() if k not in selection}
-    assert schema_defaults == {f.name: f.default for f in dataclasses.fields(sparse.SparseSpec)}
 
 
 def test_sparse_regime_through_the_pipeline(tmp_path, run_snakemake):

@@ -58,11 +58,8 @@ a new group.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,9 +69,8 @@ import numpy as np
 import torch
 
 from ..core.measures import neuron_masses, participation_ratio
+from ..core.training import DEVICES, DTYPES, fingerprint, resolve_device, save_checkpoint
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
-DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINT_VERSION = 1
 # Seconds of wall time between two progress lines sent to `log`.
 LOG_EVERY_S = 10.0
@@ -161,11 +157,7 @@ class ImageNetworkSpec:
         check("device", self.device in DEVICES, f"one of {DEVICES}")
 
     def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("ImageNetworkSpec.device is 'cuda' but torch sees no CUDA device")
-        return torch.device(self.device)
+        return resolve_device(self.device, "ImageNetworkSpec.device")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -315,24 +307,11 @@ class TrainResult:
 
 
 def _fingerprint(spec: ImageNetworkSpec, seed: int, x: torch.Tensor, y: torch.Tensor) -> str:
+    """The data and every setting but the caps: a checkpoint resumes under other caps only."""
     fields = {k: v for k, v in dataclasses.asdict(spec).items() if k not in CAP_FIELDS}
-    h = hashlib.sha256(json.dumps({"spec": fields, "seed": seed}, sort_keys=True).encode())
-    h.update(x.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
-    h.update(y.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save to a temporary file in the same directory, then os.replace (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            torch.save(state, stream)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return fingerprint(
+        x, y, header=json.dumps({"spec": fields, "seed": seed}, sort_keys=True).encode()
+    )
 
 
 def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -480,12 +459,12 @@ def train(
             )
             last_log, log_mark = now, step
         if path is not None and time.monotonic() - last_save >= spec.checkpoint_every_s:
-            _save_checkpoint(path, checkpoint_state(elapsed0 + time.monotonic() - start))
+            save_checkpoint(path, checkpoint_state(elapsed0 + time.monotonic() - start))
             last_save = time.monotonic()
 
     wall = elapsed0 + time.monotonic() - start
     if path is not None:
-        _save_checkpoint(path, checkpoint_state(wall))
+        save_checkpoint(path, checkpoint_state(wall))
     if history[-1][0] != step:
         history.append((step, t, train_loss(), fitted, dt))
 

@@ -58,7 +58,6 @@ depend on both).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -70,10 +69,9 @@ import numpy as np
 import torch
 
 from ..core import kernels, specs
+from ..core.training import DEVICES, DTYPES, fingerprint, resolve_device, save_checkpoint
 
 SCALINGS = ("mean_field", "alpha")
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
-DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINT_FORMAT = 1
 # Points of the geometric grid of steps on which the loss curve is logged (plus step 0 and the end).
 LOG_POINTS = 120
@@ -161,11 +159,7 @@ class NetworkSpec:
         return DTYPES[self.dtype]
 
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("NetworkSpec.device = 'cuda' but CUDA is not available")
-        return torch.device(self.device)
+        return resolve_device(self.device, "NetworkSpec.device")
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,25 +448,6 @@ def log_grid(max_steps: int, points: int = LOG_POINTS) -> np.ndarray:
     return np.unique(np.concatenate([[0], grid]))
 
 
-def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
-    """Hash of the training data, so that a checkpoint is only resumed on the same data."""
-    h = hashlib.sha256()
-    for t in (x, y):
-        h.update(t.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """Write state atomically: a temporary file in the same folder, then os.replace."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def train(
     x: torch.Tensor | np.ndarray,
     y: torch.Tensor | np.ndarray,
@@ -518,11 +493,11 @@ def train(
     checks: list[tuple[int, float]] = []  # (step, loss) at every convergence check
     elapsed_before = 0.0
     resumed_from = None
-    fingerprint = _fingerprint(x, y)
+    data_fingerprint = fingerprint(x, y)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if path is not None and path.exists():
         state = torch.load(path, map_location="cpu", weights_only=True)
-        expected = {"spec": asdict(spec), "seed": int(seed), "data": fingerprint}
+        expected = {"spec": asdict(spec), "seed": int(seed), "data": data_fingerprint}
         found = {k: state.get(k) for k in expected}
         if state.get("format") != CHECKPOINT_FORMAT or found != expected:
             raise ValueError(
@@ -561,7 +536,7 @@ def train(
             "format": CHECKPOINT_FORMAT,
             "spec": asdict(spec),
             "seed": int(seed),
-            "data": fingerprint,
+            "data": data_fingerprint,
             "step": step,
             "theta": theta_now,
             "w": w_now,
@@ -620,7 +595,7 @@ def train(
                     last_log, rate_mark = now, (step, now)
                 due = now - last_ckpt >= checkpoint_every_s
                 if path is not None and due and step > (resumed_from or 0):
-                    _save_checkpoint(path, state_dict())
+                    save_checkpoint(path, state_dict())
                     last_ckpt = time.perf_counter()
                     emit(f"checkpoint written at step {step}")
         elif step >= spec.max_steps:

@@ -114,6 +114,6 @@ def atoms_table(errors: xr.Dataset, regimes: dict, fit: dict) -> list[dict]:
     return rows
 
 
-# Columns of exponents.csv and atoms.csv read back as text (cli.read_csv).
+# Columns of exponents.csv and atoms.csv read back as text (core.cli.read_csv).
 TEXT_COLUMNS = ("target", "regime", "theory", "capped_n")
 INTEGER_COLUMNS = ("d",)
