@@ -8,7 +8,7 @@
     (torch autograd, torch.optim.SGD with step lr * H, projection on the sphere, loss read back with
     .item() every step). Each measurement is repeated, interleaved, and the median reported.
 (b) Time to convergence on the default feature sweep (n = 16..512, seed 0): the trainer with
-    DEFAULT_REGIMES["feature"] until its tolerance, against the baseline at the paper's
+    BENCH_REGIMES["feature"] until its tolerance, against the baseline at the paper's
     step (lr = 1) run until its loss is at or below the trainer's final loss. The speedup splits
     into per-step speed (hand-written gradients, in-place updates, no per-step host sync) and the
     step-count ratio (the larger stable lr of the defaults).
@@ -55,7 +55,7 @@ from sparsefeatures.sphere.network import NetworkSpec, init_params, train
 #   H = 1000 the network's predictor is kernel regression with the finite-width NTK, whose
 #   fluctuations cost a test-error floor ~1e-6 / (H / 1000) (measured): the lazy network matches
 #   NTK regression for n <= 64 but its learning curve flattens beyond.
-DEFAULT_REGIMES: dict[str, dict] = {
+BENCH_REGIMES: dict[str, dict] = {
     "feature": {
         "width": 1000,
         "scaling": "mean_field",
@@ -142,7 +142,7 @@ def baseline_run(
 
 
 def feature_spec(**changes) -> NetworkSpec:
-    return replace(NetworkSpec(**DEFAULT_REGIMES["feature"]), device="cpu", **changes)
+    return replace(NetworkSpec(**BENCH_REGIMES["feature"]), device="cpu", **changes)
 
 
 def bench_steps_per_second(repeats: int, steps: int, baseline_steps: int) -> dict:
@@ -241,8 +241,8 @@ def _slope(n: np.ndarray, v: np.ndarray) -> float:
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict]:
-    """DEFAULT_REGIMES with `regime.field=value` overrides (values parsed as JSON, else strings)."""
-    regimes = {name: dict(entry) for name, entry in DEFAULT_REGIMES.items()}
+    """BENCH_REGIMES with `regime.field=value` overrides (values parsed as JSON, else strings)."""
+    regimes = {name: dict(entry) for name, entry in BENCH_REGIMES.items()}
     for item in items:
         key, _, text = item.partition("=")
         regime, _, field = key.partition(".")
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
         help="override a default regime field for --science, e.g. feature.lr=1.5",
     )
     parser.add_argument(
-        "--regimes", nargs="+", default=list(DEFAULT_REGIMES), help="regimes run by --science"
+        "--regimes", nargs="+", default=list(BENCH_REGIMES), help="regimes run by --science"
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.science:
         regimes = {k: v for k, v in parse_overrides(args.set).items() if k in args.regimes}
         out = {"environment": environment(), **science(args.workers, regimes)}
-        default = not args.set and set(args.regimes) == set(DEFAULT_REGIMES)
+        default = not args.set and set(args.regimes) == set(BENCH_REGIMES)
         path = RESULTS / ("science.json" if default else "science_variant.json")
     else:
         print(f"(a) steps/s, n = {N_BENCH}, H = {H}, d = {D}, median of {args.repeats}:")

@@ -425,7 +425,7 @@ def test_benchmarked_regimes_are_valid_config_entries():
     spec = importlib.util.spec_from_file_location("bench_trainer", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    for regime in bench.DEFAULT_REGIMES.values():
+    for regime in bench.BENCH_REGIMES.values():
         assert isinstance(spec_from_config({"kind": "network", **regime}), NetworkSpec)
     with pytest.raises(ValueError, match="unknown NetworkSpec fields"):
         spec_from_config({"kind": "network", "widht": 10})

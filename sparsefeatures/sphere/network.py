@@ -42,8 +42,8 @@ Conic gradient descent (Chizat & Bach 2018, "On the global convergence of gradie
 over-parameterized models using optimal transport"; mean field only): the theta_h gradient is
 divided by |w_h| and the w_h gradient multiplied by |w_h|, so that each neuron's direction moves at
 a speed independent of its mass while its mass grows or decays multiplicatively. We use |w_h|, not
-the signed w_h of SCIENCE.md: for w_h < 0 the signed version ascends the loss (for w_h > 0 they
-agree). w_h = 0 is then a fixed point, so conic needs w_init > 0.
+the signed w_h conic GD is sometimes written with: for w_h < 0 that version ascends the loss (for
+w_h > 0 they agree). w_h = 0 is then a fixed point, so conic needs w_init > 0.
 
 The gradients are written by hand (one matmul forward, two back, no autograd), updated in place,
 and the host synchronises only every `check_every` steps to test convergence and divergence. The

@@ -119,12 +119,17 @@ def regime_n(regime):
     return [n for n in SPHERE["n_train"] if n <= n_max]
 
 
+# One sphere run's place in each folder of its files: results/sphere/runs/ (its store),
+# logs/sphere/runs/, results/benchmarks/sphere/ and results/checkpoints/sphere/.
+SPHERE_RUN = "{target}/d{d}/{regime}/n{n}/seed{seed}"
+
+
 def sphere_run_paths():
     return [
         path
         for regime in SPHERE["regimes"]
         for path in expand(
-            "results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr",
+            f"results/sphere/runs/{SPHERE_RUN}.zarr",
             target=regime_targets(regime),
             d=SPHERE["dims"],
             regime=regime,
@@ -383,6 +388,11 @@ def input_flags(wildcards, input):
     return " ".join(f"--{name} {path}" for name, path in input.items())
 
 
+# The report's tables (workflow/rules/report.smk, included after the settings' rules, whose targets
+# name them).
+REPORT_TABLE = "results/report/{setting}_{table}.html"
+
+
 def report_outputs(setting):
-    """The report's tables of a setting (workflow/rules/report.smk, included after the settings')."""
-    return [f"results/report/{setting}_{table}.html" for table in ("exponents", "run_statistics")]
+    """The report's tables of a setting."""
+    return [REPORT_TABLE.format(setting=setting, table=t) for t in ("exponents", "run_statistics")]

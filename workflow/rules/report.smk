@@ -13,7 +13,7 @@ rule report_exponents:
         unpack(report_exponents_inputs),
     output:
         html=report(
-            "results/report/{setting}_exponents.html",
+            REPORT_TABLE.replace("{table}", "exponents"),
             caption="../report/exponents.rst",
             category="Summary",
             subcategory="{setting}",
@@ -38,7 +38,7 @@ rule report_statistics:
         unpack(report_statistics_inputs),
     output:
         html=report(
-            "results/report/{setting}_run_statistics.html",
+            REPORT_TABLE.replace("{table}", "run_statistics"),
             caption="../report/run_statistics.rst",
             category="Summary",
             subcategory="{setting}",

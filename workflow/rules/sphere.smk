@@ -60,16 +60,16 @@ for _kind in KINDS.values():
             train=rules.sphere_train_data.output.store,
             test=rules.sphere_test_data.output.store,
         output:
-            store=directory("results/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.zarr"),
+            store=directory(f"results/sphere/runs/{SPHERE_RUN}.zarr"),
         wildcard_constraints:
             regime=regime_names(_kind.name),
         params:
             json=run_params,
-            checkpoints="results/checkpoints/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}",
+            checkpoints=f"results/checkpoints/sphere/{SPHERE_RUN}",
         log:
-            "logs/sphere/runs/{target}/d{d}/{regime}/n{n}/seed{seed}.log",
+            f"logs/sphere/runs/{SPHERE_RUN}.log",
         benchmark:
-            "results/benchmarks/sphere/{target}/d{d}/{regime}/n{n}/seed{seed}.tsv"
+            f"results/benchmarks/sphere/{SPHERE_RUN}.tsv"
         threads: 1
         resources:
             gpu=training_gpus(_kind.gpu),
