@@ -7,6 +7,9 @@ Each run takes exactly the parameters its result depends on (the rule's canonica
      "n": n, "n_test": m, "seed": s, "stability": {"cutoff", "delta", "convention", "repeats",
      "n_points"}, "code": hash of the modules computing it}
 
+Its images are prefixes of its seed's data store (the images_data rule, `seed_data`): the data set's
+files are read and ordered once per (data set, seed), not in every run.
+
 One seed fixes the training subset, the test subset and the network's initialisation (the paper
 drew these separately; one seed per run averages over all three at once). The deformations and
 noises of the stability measure come from a generator seeded by the run's seed alone, so every
