@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparsefeatures.images import datasets, training
+from sparsefeatures.images import task, training
 from sparsefeatures.images.training import ImageNetworkSpec
 
 RTOL = 1e-12  # float64 evaluations of the same network
@@ -35,7 +35,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def digits():
-    return datasets.make_image_dataset("digits", 40, 100, seed=0)
+    return task.make_image_dataset("digits", 40, 100, seed=0)
 
 
 def small_spec(**kw) -> ImageNetworkSpec:

@@ -92,6 +92,7 @@ DATA = {
     for s in (0, 1)
     for f in ("test", "train_n8", "train_n16")
 }
+IMAGE_DATA = {"results/images/data/digits/seed0.zarr"}
 IMAGE_RUNS = {
     f"results/images/runs/digits/{r}/n{n}/seed0.zarr" for r in ("feature", "svc") for n in (16, 32)
 }
@@ -104,7 +105,8 @@ IMAGES_DOWNSTREAM = (
     IMAGE_PLOTS | IMAGE_TABLES | {"results/images/errors.zarr", "results/images/exponents.csv"}
 )
 SPHERE = DATA | runs() | DOWNSTREAM
-IMAGES = IMAGE_RUNS | IMAGES_DOWNSTREAM
+IMAGE_STEPS = IMAGE_RUNS | IMAGES_DOWNSTREAM  # every image job but the data's
+IMAGES = IMAGE_DATA | IMAGE_STEPS
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +219,28 @@ def test_changing_a_network_measure_reruns_only_the_runs_it_measures(workspace):
     assert planned(workspace, config) == runs(regimes=["feature", "limit"]) | DOWNSTREAM
 
 
+def images_edited(**changes) -> dict:
+    config = copy.deepcopy(BASE)
+    config["images"].update(changes)
+    return config
+
+
+def test_adding_an_image_n_reruns_no_data(workspace):
+    """A seed's data store holds the whole balanced order: a new n needs its runs only (the SVC
+    job of the seed fits every n, so it reruns)."""
+    expected = (
+        {"results/images/runs/digits/feature/n64/seed0.zarr"}
+        | {f"results/images/runs/digits/svc/n{n}/seed0.zarr" for n in (16, 32, 64)}
+        | IMAGES_DOWNSTREAM
+    )
+    assert planned(workspace, images_edited(n_train=[16, 32, 64])) == expected
+
+
+def test_allowing_image_downloads_reruns_nothing(workspace):
+    datasets = {"digits": {"source": "digits", "allow_download": True}}
+    assert planned(workspace, images_edited(datasets=datasets)) == set()
+
+
 def test_changing_the_training_device_or_checkpointing_reruns_nothing(workspace):
     config = copy.deepcopy(BASE) | {"training": {"device": "cpu", "checkpoint_minutes": 1}}
     assert planned(workspace, config) == set()
@@ -248,6 +272,7 @@ RULE_ENTRIES = {
     "sphere_atoms_plot": ("sphere.plots",),
     "report_exponents": ("core.report",),
     "report_statistics": ("core.report",),
+    "images_data": ("images.task",),  # images.task.seed_data
     "images_train": ("images.runs",),  # images.runs.train_run
     "images_svc": ("images.runs",),  # images.runs.svc_run
     "images_aggregate": ("images.steps",),
@@ -352,15 +377,15 @@ def test_editing_any_module_reruns_exactly_the_steps_importing_it(
 
 # Written out by hand from the imports, independently of codeversion.
 EVERYTHING = SPHERE | IMAGES
-NOT_DATA = EVERYTHING - DATA
+NOT_DATA = EVERYTHING - DATA - IMAGE_DATA
 WRITTEN_OUT = {
     "__init__.py": EVERYTHING,  # runs on every import of the package
-    # The core: every step but the sphere's datasets (sphere.data imports none of it).
+    # The core: every step but the datasets (sphere.data and images.task import none of it).
     "core/__init__.py": NOT_DATA,
     "core/aggregate.py": NOT_DATA,  # run scalars (both settings), aggregates, the report's failures
-    "core/fits.py": runs(["feature"]) | DOWNSTREAM | IMAGES,  # the lazy theory; images.steps
-    "core/kernels.py": runs(["ntk", "rfk", "feature"]) | DOWNSTREAM | IMAGES,  # + the SVC's Grams
-    "core/measures.py": runs(["feature", "limit"]) | DOWNSTREAM | IMAGES,
+    "core/fits.py": runs(["feature"]) | DOWNSTREAM | IMAGE_STEPS,  # lazy theory; images.steps
+    "core/kernels.py": runs(["ntk", "rfk", "feature"]) | DOWNSTREAM | IMAGE_STEPS,  # SVC's Grams
+    "core/measures.py": runs(["feature", "limit"]) | DOWNSTREAM | IMAGE_STEPS,
     "core/plots.py": plots() | IMAGE_PLOTS,
     "core/report.py": REPORT_TABLES,
     "core/specs.py": runs() | DOWNSTREAM,  # every kind's spec
@@ -386,9 +411,17 @@ WRITTEN_OUT = {
     "sphere/cli.py": set(),
     # The image setting: nothing of the sphere's.
     "images/__init__.py": IMAGES,
-    "images/steps.py": IMAGES,  # images.runs imports its RUN_VARIABLES
-    "images/training.py": IMAGES,
-    "images/svc.py": IMAGES,
+    # A seed's data: the data set's record, its files, their reader, the task; the runs import
+    # the task too (ImageDataset), and rerun after the data anyway.
+    "images/registry.py": IMAGES,
+    "images/files.py": IMAGES,
+    "images/formats.py": IMAGES,
+    "images/task.py": IMAGES,
+    "images/runs.py": IMAGE_STEPS,
+    "images/diffeo.py": IMAGE_STEPS,  # the stability measure, in every run
+    "images/steps.py": IMAGE_STEPS,  # images.runs imports its RUN_VARIABLES
+    "images/training.py": IMAGE_STEPS,
+    "images/svc.py": IMAGE_STEPS,
     "images/plots.py": IMAGE_PLOTS,
     "images/cli.py": set(),
     # Tools: imported by no step.
@@ -396,6 +429,10 @@ WRITTEN_OUT = {
     "tools/cost.py": set(),
     "tools/summary.py": set(),
 }
+
+
+def test_every_module_is_written_out():
+    assert sorted(WRITTEN_OUT) == MODULES
 
 
 @pytest.mark.parametrize("module", sorted(WRITTEN_OUT))

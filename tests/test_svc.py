@@ -14,7 +14,7 @@ import pytest
 import torch
 from sklearn.svm import SVC
 
-from sparsefeatures.images import datasets, svc
+from sparsefeatures.images import svc, task
 
 # Same optimisation problem through two routes: the Gram matrices differ by float64 rounding and
 # libsvm stops at tol = 1e-6 on the KKT conditions, so decision functions (of order 1) agree to
@@ -73,7 +73,7 @@ def test_gram_matrix_is_the_wide_random_features_limit():
 
 
 def test_kernel_svc_on_digits():
-    data = datasets.make_image_dataset("digits", 100, 200, seed=0)
+    data = task.make_image_dataset("digits", 100, 200, seed=0)
     for kernel in ("ntk", "rfk"):
         model = svc.fit_kernel_svc(kernel, data.x_train, data.y_train)
         assert model.error(data.x_train, data.y_train) == 0.0  # hard margin, separable

@@ -5,7 +5,7 @@ of exactly the parameters the output depends on; it is stored in the output's at
 provenance. What changes where or how a step computes but not its result stays outside
 `--params`: the device and the checkpoint interval come from the environment
 (SPARSEFEATURES_DEVICE, SPARSEFEATURES_CHECKPOINT_SECONDS, set by workflow/rules/common.smk from
-the config's `training:` section), the checkpoint folder and the permission to download are flags.
+the config's `training:` section), the checkpoint folder, the data store and the permission to download are flags.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _train(args) -> None:
         device=os.environ.get("SPARSEFEATURES_DEVICE", "auto"),
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every_s=float(os.environ.get("SPARSEFEATURES_CHECKPOINT_SECONDS", 300)),
-        allow_download=args.allow_download,
+        data=runs.seed_data(p, args.data),
         log=log.info,
     )
     store.write(ds, args.out, p)
@@ -61,9 +61,10 @@ def _svc(args) -> None:
     p = args.params
     if len(args.out) != len(p["n"]):
         raise ValueError(f"{len(args.out)} outputs for {len(p['n'])} training-set sizes")
+    data = runs.seed_data(p, args.data)  # read once for every n
     for n, out in zip(p["n"], args.out, strict=True):
         params = p | {"n": n}
-        ds = runs.svc_run(params, allow_download=args.allow_download)
+        ds = runs.svc_run(params, data=data)
         store.write(ds, out, params)
         log.info(
             "wrote %s: test_error=%.4f R_f=%.4g support=%d converged=%d",
@@ -73,6 +74,25 @@ def _svc(args) -> None:
             int(ds.n_support),
             int(ds.converged),
         )
+
+
+def _data(args) -> None:
+    """A seed's data: both splits in their balanced orders and the mean image, read and ordered
+    once for every run of the seed (sparsefeatures.images.task)."""
+    from . import task  # torch: imported only by the steps that compute
+
+    p = args.params
+    spec = p["dataset_spec"]
+    data = task.seed_data(spec["source"], p["seed"], spec["data_dir"], args.allow_download)
+    store.write(task.to_xarray(data), args.out, p)
+    log.info(
+        "wrote %s: %d training and %d test images of %s from %s",
+        args.out,
+        len(data.train_index),
+        len(data.test_index),
+        data.name,
+        data.source,
+    )
 
 
 def _aggregate(args) -> None:
@@ -118,13 +138,16 @@ def parser() -> argparse.ArgumentParser:
     def step(name, func, help):
         return add_step(sub, name, func, help)
 
+    p = step("data", _data, "read one data set and order it for one seed (every n's prefixes)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--allow-download", action="store_true", help="download missing data files")
     p = step("train", _train, "train one network regime on one (data set, n, seed) and score it")
+    p.add_argument("--data", help="the seed's data store (default: read the data set's files)")
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoint-dir", help="where to checkpoint and resume from")
-    p.add_argument("--allow-download", action="store_true", help="download missing data files")
     p = step("svc", _svc, "fit one kernel SVC on one (data set, seed) at every n and score it")
+    p.add_argument("--data", help="the seed's data store (default: read the data set's files)")
     p.add_argument("--out", nargs="+", required=True, help="one store per n, in params' order")
-    p.add_argument("--allow-download", action="store_true", help="download missing data files")
     p = step("aggregate", _aggregate, "combine run stores into errors.zarr")
     p.add_argument("--runs", nargs="*", default=[])
     p.add_argument("--out", required=True)
@@ -139,7 +162,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_step(parser().parse_args(argv), torch_steps=("train", "svc"))
+    run_step(parser().parse_args(argv), torch_steps=("data", "train", "svc"))
 
 
 if __name__ == "__main__":

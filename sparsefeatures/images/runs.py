@@ -7,6 +7,9 @@ Each run takes exactly the parameters its result depends on (the rule's canonica
      "n": n, "n_test": m, "seed": s, "stability": {"cutoff", "delta", "convention", "repeats",
      "n_points"}, "code": hash of the modules computing it}
 
+Its images are prefixes of its seed's data store (the images_data rule, `seed_data`): the data set's
+files are read and ordered once per (data set, seed), not in every run.
+
 One seed fixes the training subset, the test subset and the network's initialisation (the paper
 drew these separately; one seed per run averages over all three at once). The deformations and
 noises of the stability measure come from a generator seeded by the run's seed alone, so every
@@ -33,29 +36,40 @@ import xarray as xr
 
 from ..core import aggregate, store
 from ..core.measures import neuron_masses
-from . import datasets, diffeo, training
+from . import diffeo, task, training
 from .steps import RUN_VARIABLES
 
 # Stream of the stability generator's seed sequence (the data's training and test orders use 0, 1).
 STABILITY_STREAM = 2
 
 
-def load(params: dict, allow_download: bool = False) -> datasets.ImageDataset:
-    """The run's training set (n images) and test set (n_test images) for its seed."""
+def seed_data(params: dict, path: str | Path | None = None) -> task.SeedData:
+    """The run's seed's data: the data store at `path` (written by the images_data rule,
+    `sparsefeatures.images.cli data`), checked to be of the run's data set and seed, or, without
+    one, made here from the data set's files."""
     spec = params["dataset_spec"]
-    return datasets.make_image_dataset(
-        spec["source"],
-        params["n"],
-        params["n_test"],
-        params["seed"],
-        data_dir=spec.get("data_dir"),
-        allow_download=allow_download,
-    )
+    if path is None:
+        return task.seed_data(spec["source"], params["seed"], spec.get("data_dir"))
+    stored = store.read(path)
+    made = store.params_of(stored)
+    if made["dataset_spec"]["source"] != spec["source"] or made["seed"] != params["seed"]:
+        raise ValueError(
+            f"{path}: data of {made['dataset_spec']['source']} seed {made['seed']}, but the run "
+            f"is on {spec['source']} seed {params['seed']}"
+        )
+    return task.from_xarray(stored)
+
+
+def load(params: dict, data: task.SeedData | None = None) -> task.ImageDataset:
+    """The run's training set (n images) and test set (n_test images): prefixes of its seed's
+    balanced orders (`data`, else `seed_data(params)`)."""
+    data = seed_data(params) if data is None else data
+    return data.dataset(params["n"], params["n_test"])
 
 
 def stability(
     predict: Callable[[torch.Tensor], torch.Tensor | np.ndarray],
-    data: datasets.ImageDataset,
+    data: task.ImageDataset,
     spec: dict,
     seed: int,
 ) -> tuple[dict, dict]:
@@ -91,7 +105,7 @@ def stability(
     return values, attrs
 
 
-def _attrs(params: dict, data: datasets.ImageDataset) -> dict:
+def _attrs(params: dict, data: task.ImageDataset) -> dict:
     return {
         "dataset": params["dataset"],
         "regime": params["regime"],
@@ -146,16 +160,17 @@ def train_run(
     device: str = "auto",
     checkpoint_dir: str | Path | None = None,
     checkpoint_every_s: float = 300.0,
-    allow_download: bool = False,
+    data: task.SeedData | None = None,
     log=None,
 ) -> xr.Dataset:
     """Train one network regime on one (data set, n, seed); score, sparsity and stability.
 
     With `checkpoint_dir`, training checkpoints there (every checkpoint_every_s seconds and when it
     stops) and resumes from a checkpoint of the same run; other checkpoints there are removed, and
-    so is this one once training is over (unless a cap stopped it, see RESUMABLE).
+    so is this one once training is over (unless a cap stopped it, see RESUMABLE). `data`: the
+    seed's data (`seed_data`; made from the files if None).
     """
-    data = load(params, allow_download)
+    data = load(params, data)
     spec = network_spec(params["regime_spec"], device, checkpoint_every_s=checkpoint_every_s)
     path = None
     if checkpoint_dir is not None:
@@ -201,11 +216,12 @@ def train_run(
     return xr.Dataset(data_vars, attrs=attrs)
 
 
-def svc_run(params: dict, *, allow_download: bool = False) -> xr.Dataset:
-    """Fit one kernel SVC regime on one (data set, n, seed); score and stability."""
+def svc_run(params: dict, *, data: task.SeedData | None = None) -> xr.Dataset:
+    """Fit one kernel SVC regime on one (data set, n, seed); score and stability. `data`: the
+    seed's data (`seed_data`; made from the files if None)."""
     from . import svc  # scikit-learn: not imported by network runs on file-based data sets
 
-    data = load(params, allow_download)
+    data = load(params, data)
     regime = params["regime_spec"]
     start = time.perf_counter()
     model = svc.fit_kernel_svc(regime["kernel"], data.x_train, data.y_train, C=regime["C"])

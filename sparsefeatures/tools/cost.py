@@ -58,12 +58,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..images import registry
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 TARGETS = ("all", "images_all")
-
-# Pixel values per image (channels x height x width) of each image data set.
-IMAGE_DIMS = {"digits": 64, "mnist": 784, "fashion-mnist": 784, "cifar10": 3072}
 
 # ------------------------------------------------------------------------------------------------
 # One GPU: the extrapolation's assumptions (an NVIDIA H100 SXM, PyTorch eager mode, float64).
@@ -179,7 +178,7 @@ def image_jobs(images: dict) -> list[Job]:
     points = stability["n_points"] or images["n_test"]
     sizes = {"n_test": images["n_test"], "stability_rows": points * (1 + 2 * stability["repeats"])}
     for dataset in images["datasets"].values():
-        source = {"source": dataset["source"], "D": IMAGE_DIMS[dataset["source"]]}
+        source = {"source": dataset["source"], "D": registry.record(dataset["source"]).pixels}
         for regime in images["regimes"].values():
             if regime["kind"] == "network":
                 for n in images["n_train"]:
@@ -193,6 +192,11 @@ def image_jobs(images: dict) -> list[Job]:
         return jobs
     stores = sum(len(job.spec.get("ns", [None])) for job in jobs)  # an SVC job: one store per n
     jobs += [Job("images_aggregate", "light", {"runs": stores}), Job("images_exponents", "light")]
+    # One data store per (data set, seed), images_data: the files read and ordered once.
+    for dataset in images["datasets"].values():
+        jobs += [Job("images_data", "image_data", {"source": dataset["source"]})] * len(
+            images["seeds"]
+        )
     for _ in images["datasets"]:
         jobs += [Job(f"images_plot_{f}", "plot") for f in ("test_error", "stability", "sparsity")]
     return jobs
@@ -571,7 +575,7 @@ def measure_svc(repeats: int = 2) -> tuple[list[float], list[float], str]:
     import threadpoolctl
     import torch
 
-    from ..images import datasets, svc
+    from ..images import files, svc, task
 
     sizes = (1024, 2048, 4096)
     gen = torch.Generator().manual_seed(0)
@@ -584,9 +588,9 @@ def measure_svc(repeats: int = 2) -> tuple[list[float], list[float], str]:
         mac = max(per_entry[3072] - per_entry[784], 0.0) / (3072 - 784)
         entry = max(per_entry[784] - 784 * mac, 0.0)
         try:
-            data = datasets.make_image_dataset("fashion-mnist", max(sizes), 100, 0)
+            data = task.make_image_dataset("fashion-mnist", max(sizes), 100, 0)
             x, y, basis = data.x_train, data.y_train.numpy(), "fashion-mnist"
-        except datasets.DatasetNotFoundError:
+        except files.DatasetNotFoundError:
             x = torch.randn(max(sizes), 784, generator=gen, dtype=torch.float64)
             y, basis = np.where(np.arange(max(sizes)) % 2 == 0, 1.0, -1.0), "random images"
         solve = []
@@ -600,20 +604,20 @@ def measure_svc(repeats: int = 2) -> tuple[list[float], list[float], str]:
 def measure_image_loads(repeats: int = 2) -> tuple[dict[str, float], dict[str, str]]:
     """Seconds to read and preprocess each data set once (the first n of a job), where its files
     are here; the others are assumed from Fashion-MNIST by their number of pixel values."""
-    from ..images import datasets
+    from ..images import files, task
 
     def load(name: str) -> None:
-        datasets._load_raw_cached.cache_clear()
-        datasets.make_image_dataset(name, 32, 100, 0)
+        task._load_raw_cached.cache_clear()
+        task.make_image_dataset(name, 32, 100, 0)
 
     seconds, basis = {}, {}
     for name in ("digits", "fashion-mnist", "mnist", "cifar10"):
         try:
             seconds[name] = _best(lambda n=name: load(n), repeats)
             basis[name] = "measured"
-        except datasets.DatasetNotFoundError:
+        except files.DatasetNotFoundError:
             pass
-    datasets._load_raw_cached.cache_clear()
+    task._load_raw_cached.cache_clear()
     reference = next((n for n in ("fashion-mnist", "mnist") if n in seconds), None)
     for name in ("mnist", "fashion-mnist", "cifar10"):
         if name not in seconds:

@@ -250,6 +250,7 @@ IMAGE_SVC_REGIMES = [r for r, spec in IMAGE_REGIMES.items() if spec["kind"] == "
 # Each kind of image step by its entry modules (code_version above; the steps of
 # sparsefeatures/images/cli.py). The plots also parse exponents.csv with images.steps.
 IMAGES_CODE = {
+    "data": code_version("images.task"),
     "network": code_version("images.runs"),
     "svc": code_version("images.runs"),
     "aggregate": code_version("images.steps"),
@@ -308,7 +309,21 @@ def images_svc_stores():
     ]
 
 
-# The parameters each output depends on, and nothing else (an SVC job: all n of its seed).
+# The parameters each output depends on, and nothing else (an SVC job: all n of its seed). A seed's
+# data store holds the whole balanced order of both splits: it depends on neither n nor n_test, so
+# adding an n or changing n_test reruns no data job (and through it, no other run).
+def images_data_params(w):
+    spec = IMAGE_DATASETS[w.dataset]
+    return canonical(
+        {
+            "dataset": w.dataset,
+            "dataset_spec": {"source": spec["source"], "data_dir": spec["data_dir"]},
+            "seed": int(w.seed),
+            "code": IMAGES_CODE["data"],
+        }
+    )
+
+
 def images_run_params(w):
     spec = IMAGE_DATASETS[w.dataset]
     return canonical(

@@ -1,15 +1,36 @@
-# Image classification (the paper's second setting): one run per (dataset, regime, n, seed)
-# -> aggregate -> exponents -> plots. Each rule calls one step of
+# Image classification (the paper's second setting): one data store per (dataset, seed) -> one run
+# per (dataset, regime, n, seed) -> aggregate -> exponents -> plots. Each rule calls one step of
 # `python -m sparsefeatures.images.cli`. The config's `images:` section is validated (defaults
 # filled) by workflow/schemas/images.schema.yaml; its input functions are in common.smk.
 
 
+# A seed's data: the data set's files read once, both splits in their balanced orders and the mean
+# image (sparsefeatures.images.task); every run of the seed takes its prefixes.
+rule images_data:
+    output:
+        store=directory("results/images/data/{dataset}/seed{seed}.zarr"),
+    params:
+        json=images_data_params,
+        download=images_download_flag,
+    log:
+        "logs/images/data/{dataset}/seed{seed}.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(IMAGE_DATASETS),
+        seed=r"\d+",
+    conda:
+        "../../envs/sparsefeatures.yaml"
+    shell:
+        "python -m sparsefeatures.images.cli data --params '{params.json}' {params.download}"
+        " --out {output.store} --log {log}"
+
+
 rule images_train:
+    input:
+        data=rules.images_data.output.store,
     output:
         store=directory("results/images/runs/{dataset}/{regime}/n{n}/seed{seed}.zarr"),
     params:
         json=images_run_params,
-        download=images_download_flag,
         checkpoints="results/checkpoints/images/{dataset}/{regime}/n{n}/seed{seed}",
     log:
         "logs/images/runs/{dataset}/{regime}/n{n}/seed{seed}.log",
@@ -27,17 +48,18 @@ rule images_train:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.images.cli train --params '{params.json}' {params.download}"
+        "python -m sparsefeatures.images.cli train --params '{params.json}' --data {input.data}"
         " --checkpoint-dir {params.checkpoints} --out {output.store}"
         " --log {log} --threads {threads}"
 
 
 rule images_svc:
+    input:
+        data=rules.images_data.output.store,
     output:
         stores=images_svc_stores(),
     params:
         json=images_run_params,
-        download=images_download_flag,
     log:
         "logs/images/runs/{dataset}/{regime}/seed{seed}.log",
     benchmark:
@@ -52,7 +74,7 @@ rule images_svc:
     conda:
         "../../envs/sparsefeatures.yaml"
     shell:
-        "python -m sparsefeatures.images.cli svc --params '{params.json}' {params.download}"
+        "python -m sparsefeatures.images.cli svc --params '{params.json}' --data {input.data}"
         " --out {output.stores} --log {log} --threads {threads}"
 
 
