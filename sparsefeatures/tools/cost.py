@@ -190,8 +190,8 @@ def cost_kind(rule: str, params: dict | None) -> str:
 
 
 def jobs_from_dry_run(text: str) -> list[Job]:
-    """The cost jobs of a dry run's printout (parse_dry_run), ordered by cost kind (data, runs,
-    steps over all runs, plots, targets) and otherwise as printed. A job's spec is its params;
+    """The cost jobs of a dry run's printout (parse_dry_run), in the pipeline's order: by cost kind
+    (data, runs, steps over all runs, plots, targets), then as RULE_KINDS lists the rules. A job's spec is its params;
     a sphere run also gets the size of the test set it reads (the params of the job writing it),
     an aggregate the number of run stores it reads."""
     planned = parse_dry_run(text)
@@ -207,8 +207,11 @@ def jobs_from_dry_run(text: str) -> list[Job]:
         if job["rule"] in AGGREGATE_RULES:
             spec["runs"] = len(job["input"])
         jobs.append(Job(job["rule"], kind, spec))
-    order = (*MEASURED_KINDS, "target")
-    return sorted(jobs, key=lambda job: order.index(job.kind))
+    kinds, rules = (*MEASURED_KINDS, "target"), list(RULE_KINDS)
+    return sorted(
+        jobs,
+        key=lambda job: (kinds.index(job.kind), rules.index(job.rule) if job.rule in rules else 0),
+    )
 
 
 def planned_jobs(configfile: str | os.PathLike, target: str = "all") -> list[Job]:
