@@ -3,11 +3,10 @@
     python benchmarks/estimate_cost.py CONFIG [CONFIG ...] [--target all|images_all] [--cores 2]
         [--recorded RESULTS_DIR ...] [--remeasure] [--json OUT]
 
-Method (sparsefeatures/cost.py has every formula):
-- Jobs: the config is validated against workflow/schemas/config.schema.yaml (defaults filled, as
-  the Snakefile does) and its jobs are listed as Snakemake would run them from scratch for the
-  target (each regime's `targets:` respected); tests/test_presets.py checks the counts against
-  `snakemake -n`.
+Method (sparsefeatures/tools/cost.py has every formula):
+- Jobs: those of Snakemake's own forced dry run of the config and target (in a temporary folder:
+  the results are neither read nor written), each priced from its rule and its params (sizes,
+  caps, the regime's parameters).
 - Time per job on one core, from constants measured here (about a minute, cached in
   benchmarks/results/cost_constants.json; --remeasure redoes it): each kind of job's fixed cost
   (its command line on tiny inputs); kernel regression t_entry (2 n^2 + n n_test) + t_chol n^3;
@@ -31,7 +30,7 @@ import json
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from sparsefeatures import cost
+from sparsefeatures.tools import cost
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONSTANTS = RESULTS / "cost_constants.json"
@@ -96,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("configs", nargs="+", metavar="CONFIG")
-    parser.add_argument("--target", default="all", choices=cost.TARGETS, help="snakemake target")
+    parser.add_argument(
+        "--target", default="all", help=f"snakemake target ({' or '.join(cost.TARGETS)}, ...)"
+    )
     parser.add_argument("--cores", type=int, default=2, help="cores of the machine (default 2)")
     parser.add_argument(
         "--recorded",
@@ -120,17 +121,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     out = {}
     for path in args.configs:
-        jobs = cost.pipeline_jobs(cost.validated_config(path), args.target)
+        jobs = cost.planned_jobs(path, args.target)
         result = cost.estimate(jobs, measured, recorded, args.cores)
         report(path, args.target, result, args.cores)
         out[path] = asdict(result) | {"target": args.target, "cores": args.cores}
     print(
-        "\nMethod: jobs as Snakemake makes them from the validated config; each job's time on one "
+        "\nMethod: jobs of Snakemake's own dry run; each job's time on one "
         "core from constants measured on this machine (benchmarks/estimate_cost.py docstring); "
         "bound = every network run to its cap, typical = recorded steps where stored runs match, "
         "else a fraction of the cap; wall = start + max(sum / cores, longest job) + the "
         "aggregates, fits and plots. GPU columns are an extrapolation (H100 constants in "
-        "sparsefeatures/cost.py), not a measurement."
+        "sparsefeatures/tools/cost.py), not a measurement."
     )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -1,14 +1,16 @@
 """The cost model of sparsefeatures.tools.cost on hand-made constants: its formulas, the choice of
-typical step counts, and the schedule. (Its job lists are checked against `snakemake -n` in
-test_presets.py; its constants are measured by benchmarks/estimate_cost.py, not here.)"""
+typical step counts, the schedule, and how a dry run's printout becomes cost jobs. (Real dry runs
+are in test_presets.py; the constants are measured by benchmarks/estimate_cost.py, not here.)"""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 from snakemake.utils import validate
 
+from sparsefeatures.sphere import registry
 from sparsefeatures.tools import cost
 
 RTOL = 1e-12
@@ -41,36 +43,77 @@ def config(**sphere) -> dict:
 FEATURE = {"kind": "network", "width": 1000, "max_steps": 1000, "targets": ["constant"]}
 
 
-def test_a_regimes_targets_restrict_its_runs_and_datasets():
-    c = config(
-        dims=[3],
-        n_train=[8, 16],
-        seeds=[0, 1],
-        targets={"constant": {"kind": "constant"}, "rough": {"kind": "teacher"}},
-        regimes={"ntk": {"kind": "kernel", "kernel": "ntk"}, "feature": FEATURE},
-    )
-    counts = cost.job_counts(cost.pipeline_jobs(c))
-    assert counts["sphere_kernel_run"] == 2 * 2 * 2  # targets x n x seeds
-    assert counts["sphere_network_run"] == 2 * 2  # the constant only
-    assert counts["sphere_train_data"] == 2 * 2 * 2 and counts["sphere_test_data"] == 2 * 2
-    assert counts["sphere_atoms_plot"] == 1 and counts["sphere_plot"] == 2
-    assert "images_train" not in counts and counts["all"] == 1
-    assert cost.pipeline_jobs(c, "images_all") == [cost.Job("images_all", "target")]
+def printout(*jobs: tuple[str, list[str], list[str], dict | None]) -> str:
+    """A dry run's printout (--printshellcmds) of jobs (rule, inputs, outputs, params)."""
+    lines = []
+    for rule, inputs, outputs, params in jobs:
+        lines += (
+            [f"rule {rule}:", f"    input: {', '.join(inputs)}"] if inputs else [f"rule {rule}:"]
+        )
+        lines += [f"    output: {', '.join(outputs)}", "    jobid: 1"] if outputs else []
+        command = f"python -m step --params '{json.dumps(params)}' --log x" if params else "None"
+        lines += [f"Shell command: {command}", ""]
+    return "\n".join(lines)
 
 
-def test_sparse_jobs_follow_n_max_and_the_measured_solves():
-    c = config(
-        dims=[3],
-        n_train=[64, 256, 1024],
-        seeds=[0],
-        targets={"constant": {"kind": "constant"}},
-        regimes={
-            "ntk": {"kind": "kernel", "kernel": "ntk"},
-            "limit": {"kind": "sparse", "n_max": 256},
-        },
-    )
-    counts = cost.job_counts(cost.pipeline_jobs(c))
-    assert counts["sphere_sparse_run"] == 2 and counts["sphere_atoms_plot"] == 1
+KERNEL = {"kind": "kernel", "kernel": "ntk", "ridge": 0.0}
+SPHERE_JOBS = [
+    (
+        "sphere_test_data",
+        [],
+        ["test.zarr"],
+        {"spec": {"kind": "constant"}, "n": 64, "split": "test"},
+    ),
+    (
+        "sphere_train_data",
+        [],
+        ["train.zarr"],
+        {"spec": {"kind": "constant"}, "n": 8, "split": "train"},
+    ),
+    (
+        "sphere_kernel_run",
+        ["train.zarr", "test.zarr"],
+        ["run.zarr"],
+        {"d": 3, "n": 8, "regime_spec": KERNEL},
+    ),
+    ("sphere_aggregate", ["run.zarr"], ["errors.zarr"], {"grid": {}}),
+    ("all", ["errors.zarr"], [], None),
+]
+
+
+def test_jobs_are_read_from_the_printout_with_what_they_read():
+    jobs = cost.jobs_from_dry_run(printout(*SPHERE_JOBS))
+    assert [(job.rule, job.kind) for job in jobs] == [
+        ("sphere_train_data", "dataset"),  # in the pipeline's order, not the printout's
+        ("sphere_test_data", "dataset"),
+        ("sphere_kernel_run", "kernel"),
+        ("sphere_aggregate", "light"),
+        ("all", "target"),
+    ]
+    run = jobs[2]
+    assert run.spec == {"d": 3, "n": 8, "regime_spec": KERNEL, "n_test": 64}  # its test set's n
+    assert jobs[3].spec["runs"] == 1
+    seconds = cost.job_seconds(run, CONSTANTS, cost.RecordedSteps()).cpu_bound
+    assert seconds == pytest.approx(1.0 + 1e-8 * (2 * 8**2 + 8 * 64) + 1e-11 * 8**3, rel=RTOL)
+
+
+def test_every_regime_kind_of_the_registry_has_a_cost_model():
+    assert set(cost.REGIME_COST_KINDS) == set(registry.KINDS)
+    assert cost.RUN_RULES == {f"sphere_{kind}_run" for kind in registry.KINDS}
+
+
+def test_an_unknown_rule_or_a_regime_kind_without_cost_model_is_an_error_naming_it(monkeypatch):
+    unknown = ("images_data", [], ["digits.zarr"], {"source": "digits"})
+    with pytest.raises(
+        ValueError, match="rule 'images_data' has no cost kind: add it to RULE_KINDS"
+    ):
+        cost.jobs_from_dry_run(printout(unknown))
+    monkeypatch.delitem(cost.REGIME_COST_KINDS, "kernel")
+    with pytest.raises(ValueError, match="regime kind 'kernel' .* add its time to job_seconds"):
+        cost.jobs_from_dry_run(printout(*SPHERE_JOBS))
+
+
+def test_sparse_solves_are_interpolated_at_the_nearest_measured_d():
     assert cost.sparse_seconds(CONSTANTS, 3, 256) == pytest.approx(0.8, rel=RTOL)
     # Between two measured d, the larger one (the dearer): d = 4 reads d = 5.
     assert cost.sparse_seconds(CONSTANTS, 4, 64) == pytest.approx(0.2, rel=RTOL)

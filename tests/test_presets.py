@@ -1,17 +1,16 @@
-"""Every config shipped with the pipeline is valid and plans the jobs it should.
+"""Every config shipped with the pipeline is valid and its cost can be estimated.
 
 For config.yaml, config/*.yaml and config/paper/*.yaml: the schema validates the whole file (and
-fills its defaults, as the Snakefile does), `snakemake -n` builds its DAG without reading any data
-(the image presets name data sets that need not be installed), and the job counts Snakemake prints
-equal those that sparsefeatures.tools.cost lists, which benchmarks/estimate_cost.py prices. Dry runs
+fills its defaults, as the Snakefile does), and the forced dry run that sparsefeatures.tools.cost
+reads its jobs from builds its DAG without reading any data (the image presets name data sets that
+need not be installed); every rule it plans has a cost kind, and the estimate is finite. On a
+small config written here, the jobs per rule and per cost kind are those counted by hand. Dry runs
 only, two at a time: about 15 s for the module on a 2-core machine.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import yaml
 from snakemake.utils import validate
 
 from sparsefeatures.tools import cost
+
+from .test_cost import CONSTANTS
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -39,7 +40,6 @@ PLANS = [(path, "all") for path in CONFIGS] + [
     if yaml.safe_load(path.read_text()).get("images", {}).get("datasets")
 ]
 PLAN_NAMES = [f"{path.relative_to(REPO)}:{target}" for path, target in PLANS]
-DRY_RUN_TIMEOUT_S = 120
 
 
 def test_the_paper_presets_are_there():
@@ -57,43 +57,104 @@ def test_config_validates_against_the_schema_and_says_what_it_is(path):
     assert text.startswith("#"), "a config opens with a comment saying what it runs"
 
 
-def dry_run(path: Path, target: str, workdir: Path) -> subprocess.CompletedProcess:
-    """`snakemake -n TARGET` of the repository's Snakefile on config `path`, in `workdir`."""
-    snakemake = Path(sys.executable).parent / "snakemake"
-    cmd = [str(snakemake), "-n", "--snakefile", str(REPO / "Snakefile"), "--configfile", str(path)]
-    cmd += ["--directory", str(workdir), "--cores", "2", target]
-    # An empty download cache: the DAG must not need data files (none is read before a job runs).
-    env = os.environ | {"XDG_CACHE_HOME": str(workdir / "cache"), "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=DRY_RUN_TIMEOUT_S)
-
-
 @pytest.fixture(scope="module")
-def dry_runs(tmp_path_factory) -> dict[tuple[Path, str], subprocess.CompletedProcess]:
-    """Every plan's dry run, two at a time (each is a second or two of Snakemake's start)."""
-    root = tmp_path_factory.mktemp("dry-runs")
-    with ThreadPoolExecutor(2) as pool:
-        futures = {plan: pool.submit(dry_run, *plan, root / str(i)) for i, plan in enumerate(PLANS)}
-    return {plan: future.result() for plan, future in futures.items()}
+def planned(tmp_path_factory) -> dict[tuple[Path, str], list[cost.Job]]:
+    """Every plan's jobs, from its dry run, two at a time (each is a second or two of Snakemake's
+    start). An empty download cache: the DAG must not need data files (none is read before a job
+    runs)."""
+    with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(2) as pool:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        futures = {plan: pool.submit(cost.planned_jobs, *plan) for plan in PLANS}
+        return {plan: future.result() for plan, future in futures.items()}
 
 
-def job_stats(output: str) -> dict[str, int]:
-    """The `Job stats` table Snakemake prints (rule -> count), without its total."""
-    lines = output.splitlines()
-    start = lines.index("Job stats:") + 3  # the title, the header, the dashes
-    counts = {}
-    for line in lines[start:]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
+def finite_and_positive(jobs: list[cost.Job]) -> bool:
+    result = cost.estimate(jobs, CONSTANTS, cost.RecordedSteps())
+    walls = [seconds for ways in result.wall.values() for seconds in ways.values()]
+    return all(math.isfinite(s) and s > 0 for s in walls)
 
 
 @pytest.mark.parametrize(("path", "target"), PLANS, ids=PLAN_NAMES)
-def test_dry_run_plans_the_jobs_the_cost_estimate_counts(path, target, dry_runs):
-    proc = dry_runs[(path, target)]
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    planned = job_stats(proc.stdout + "\n" + proc.stderr)
-    expected = cost.job_counts(cost.pipeline_jobs(cost.validated_config(path), target))
-    assert planned == expected
-    print(f"{path.relative_to(REPO)} ({target}): {sum(planned.values())} jobs {planned}")
+def test_every_planned_job_has_a_cost_and_the_estimate_is_finite(path, target, planned):
+    jobs = planned[(path, target)]
+    assert {job.kind for job in jobs} <= {*cost.MEASURED_KINDS, "target"}
+    assert [job.rule for job in jobs if job.kind == "target"] == [target]
+    assert finite_and_positive(jobs)
+    print(f"{path.relative_to(REPO)} ({target}): {len(jobs)} jobs {cost.job_counts(jobs)}")
+
+
+FEATURE = {"kind": "network", "width": 20, "max_steps": 100, "targets": ["constant"]}
+SMALL = {
+    "sphere": {
+        "dims": [3],
+        "n_train": [8, 16],
+        "n_test": 32,
+        "seeds": [0, 1],
+        "targets": {"constant": {"kind": "constant"}, "rough": {"kind": "teacher"}},
+        "regimes": {
+            "ntk": {"kind": "kernel", "kernel": "ntk"},
+            "feature": FEATURE,
+            "limit": {"kind": "sparse", "n_max": 8},
+        },
+    },
+    "images": {
+        "datasets": {"digits": {"source": "digits"}},
+        "n_train": [16, 32],
+        "n_test": 40,
+        "seeds": [0],
+        "regimes": {
+            "feature": {"kind": "network", "width": 16, "max_steps": 50},
+            "svc": {"kind": "svc", "kernel": "ntk"},
+        },
+        "stability": {"n_points": 20},
+    },
+}
+
+
+def test_a_small_config_plans_the_jobs_counted_by_hand(tmp_path):
+    configfile = tmp_path / "small.yaml"
+    configfile.write_text(yaml.safe_dump(SMALL))
+    jobs = cost.planned_jobs(configfile)
+    runs = {
+        "sphere_kernel_run": 2 * 2 * 2,  # targets x n x seeds
+        "sphere_network_run": 2 * 2,  # the constant target only
+        "sphere_sparse_run": 2 * 1 * 2,  # n up to n_max = 8
+        "images_train": 2,  # n, one seed
+        "images_svc": 1,  # one job per seed fits every n
+    }
+    expected = {
+        "sphere_train_data": 2 * 2 * 2,
+        "sphere_test_data": 2 * 2,  # one per (target, seed)
+        **runs,
+        "sphere_aggregate": 1,
+        "sphere_exponents": 1,
+        "sphere_atoms": 1,
+        "sphere_plot": 2,  # (target, d)
+        "sphere_atoms_plot": 2,  # both targets have a regime that counts atoms
+        "images_aggregate": 1,
+        "images_exponents": 1,
+        "images_plot_test_error": 1,
+        "images_plot_stability": 1,
+        "images_plot_sparsity": 1,
+        "report_exponents": 2,  # one per setting
+        "report_statistics": 2,
+        "all": 1,
+    }
+    assert cost.job_counts(jobs) == expected
+    kinds = cost.job_counts(cost.Job(job.kind, job.kind) for job in jobs)
+    assert kinds == {
+        "dataset": 12,
+        "kernel": 8,
+        "network": 4,
+        "sparse": 4,
+        "image_network": 2,
+        "svc": 1,
+        "light": 9,
+        "plot": 7,
+        "target": 1,
+    }
+    # What each job's cost reads: a run its test set's size, an aggregate its stores.
+    assert {job.spec["n_test"] for job in jobs if job.rule in cost.RUN_RULES} == {32}
+    stores = {job.rule: job.spec["runs"] for job in jobs if job.rule in cost.AGGREGATE_RULES}
+    assert stores == {"sphere_aggregate": 8 + 4 + 4, "images_aggregate": 2 + 2}
+    assert finite_and_positive(jobs)

@@ -49,21 +49,22 @@ def sphere_errors():
     return ds
 
 
-def test_statistics_count_runs_and_sum_the_benchmarks_of_this_config_only(tmp_path):
-    root = tmp_path / "benchmarks" / "sphere"
+def test_statistics_count_runs_and_sum_the_benchmarks_of_their_group(tmp_path):
+    files = {"ntk": [], "feature": []}
     for n in (8, 16):
         for seed in (0, 1):
-            write_benchmark(root / f"constant/d3/ntk/n{n}/seed{seed}.tsv", 2.0, 1.0, 100)
-            write_benchmark(root / f"constant/d3/feature/n{n}/seed{seed}.tsv", 10.0, 8.0, 300 + n)
-    # Left over from an earlier config (another n, another regime): not counted.
-    write_benchmark(root / "constant/d3/feature/n32/seed0.tsv", 1000.0, 1000.0, 9999)
-    write_benchmark(root / "constant/d3/rfk/n8/seed0.tsv", 1000.0, 1000.0, 9999)
-
-    benchmarks = report.benchmarks_by_group(
-        root,
-        {("constant", "d3", "ntk"), ("constant", "d3", "feature")},
-        {"n8", "n16", "seed0", "seed1"},
-    )
+            for regime, seconds, cpu, rss in (
+                ("ntk", 2.0, 1.0, 100),
+                ("feature", 10.0, 8.0, 300 + n),
+            ):
+                path = tmp_path / f"{regime}-{n}-{seed}.tsv"  # any name: the groups say whose
+                write_benchmark(path, seconds, cpu, rss)
+                files[regime].append(str(path))
+    groups = [[["constant", 3, regime], len(paths)] for regime, paths in files.items()]
+    benchmarks = report.benchmarks_by_group(groups, files["ntk"] + files["feature"])
+    assert set(benchmarks) == {("constant", "3", "ntk"), ("constant", "3", "feature")}
+    with pytest.raises(ValueError, match="7 benchmark files for groups of 8"):
+        report.benchmarks_by_group(groups, files["ntk"] + files["feature"][1:])
     rows = report.statistics_rows(sphere_errors(), ("target", "d", "regime"), benchmarks)
     header = ["runs", "converged", "not converged", "failed", "fit", "job", "CPU", "rss"]
     table = {row[0]: dict(zip(header, row[1:], strict=True)) for row in rows}
@@ -81,7 +82,7 @@ def test_statistics_count_runs_and_sum_the_benchmarks_of_this_config_only(tmp_pa
 
 def test_statistics_page_lists_failures_with_reasons(tmp_path):
     page = report.statistics_page(
-        {"Sphere": (sphere_errors(), ("target", "d", "regime"), tmp_path)}, "tiny"
+        {"Sphere": (sphere_errors(), ("target", "d", "regime"), {})}, "tiny"
     )
     assert "<b>tiny</b>" in page
     assert "<li>Sphere: target constant, d 3, regime feature, n 16, seed 1: NaN</li>" in page

@@ -5,7 +5,8 @@
 Each table is a small self-contained HTML page (Snakemake's report shows HTML results inline and
 offers CSV files only as downloads). Numbers come from the pipeline's own outputs: exponents.csv
 and atoms.csv, the aggregates errors.zarr (runs, convergence, failures, fit times), and the
-`benchmark:` files Snakemake writes for every run job (job wall time, CPU time, peak memory).
+`benchmark:` files Snakemake writes for every run job (job wall time, CPU time, peak memory),
+passed as inputs with their groups of runs in the params (from the config: no path is parsed).
 """
 
 from __future__ import annotations
@@ -169,24 +170,20 @@ def read_benchmark(path: Path) -> dict[str, float]:
     return out
 
 
-def path_part(dim: str, value) -> str:
-    """How a coordinate is spelt in the pipeline's paths (d3, n64, seed0, constant)."""
-    return f"{dim}{value}" if dim in ("d", "n", "seed") else str(value)
-
-
-def benchmarks_by_group(root: Path, groups: set[tuple], n_seed_parts: set[str]) -> dict:
-    """Benchmark files under root, keyed by their group: the path parts before n{n}/seed{seed}.
-
-    Only files of the given groups and n, seed values count: a results folder can keep the
-    benchmarks of runs from an earlier config. SVC jobs cover every n: their files are seed{seed}.
-    """
-    out: dict[tuple, list[dict]] = {}
-    width = len(next(iter(groups), ()))
-    for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
-        parts = path.relative_to(root).with_suffix("").parts
-        group, rest = parts[:width], parts[width:]
-        if group in groups and rest and all(part in n_seed_parts for part in rest):
-            out.setdefault(group, []).append(read_benchmark(path))
+def benchmarks_by_group(groups: list, files: list[str]) -> dict[tuple[str, ...], list[dict]]:
+    """Benchmark files by their group of runs: `groups` lists [group key, number of files] in the
+    order of `files` (the workflow passes both, from the config). A key is spelt as the group's
+    coordinates are printed (`constant`, `3`, `ntk`)."""
+    counts = [count for _, count in groups]
+    if sum(counts) != len(files):
+        raise ValueError(f"{len(files)} benchmark files for groups of {sum(counts)} files")
+    out: dict[tuple[str, ...], list[dict]] = {}
+    start = 0
+    for key, count in groups:
+        out[tuple(str(part) for part in key)] = [
+            read_benchmark(Path(f)) for f in files[start : start + count]
+        ]
+        start += count
     return out
 
 
@@ -206,7 +203,7 @@ def statistics_rows(errors: xr.Dataset, group_dims: tuple[str, ...], benchmarks:
         if not tried.any():
             continue  # a regime that does not run on this target
         converged = cell["converged"].values  # NaN for kernel regression: nothing to converge
-        jobs = benchmarks.get(tuple(path_part(d, k) for d, k in sel.items()), [])
+        jobs = benchmarks.get(tuple(str(k) for k in key), [])
         job_s = sum(b["s"] for b in jobs)
         cpu_s = sum(b["cpu_time"] for b in jobs if math.isfinite(b["cpu_time"]))
         rss = max((b["max_rss"] for b in jobs if math.isfinite(b["max_rss"])), default=math.nan)
@@ -255,12 +252,12 @@ def duration(seconds: float) -> str:
 
 
 def statistics_page(
-    settings: dict[str, tuple[xr.Dataset, tuple[str, ...], Path]], name: str
+    settings: dict[str, tuple[xr.Dataset, tuple[str, ...], dict]], name: str
 ) -> str:
     """How many runs, how they ended and what they cost, per setting and group of runs.
 
     `settings` maps a setting's title to (its aggregate, the dimensions that make a group of runs,
-    the folder of its benchmark files).
+    its run jobs' benchmarks by group: benchmarks_by_group).
     """
     header = [
         "runs",
@@ -280,14 +277,7 @@ def statistics_page(
         "and peak memory: Snakemake's benchmark files of the run jobs.</p>"
     ]
     failures = []
-    for title, (errors, group_dims, bench_root) in settings.items():
-        groups = {
-            tuple(path_part(dim, v) for dim, v in zip(group_dims, key, strict=True))
-            for key in itertools.product(*(errors[dim].values for dim in group_dims))
-        }
-        n_seed_parts = {path_part("n", v) for v in errors["n"].values}
-        n_seed_parts |= {path_part("seed", v) for v in errors["seed"].values}
-        benchmarks = benchmarks_by_group(bench_root, groups, n_seed_parts)
+    for title, (errors, group_dims, benchmarks) in settings.items():
         rows = statistics_rows(errors, group_dims, benchmarks)
         body.append(html_table(title, [" / ".join(group_dims), *header], rows, text_columns=1))
         dims = errors["failed"].dims
@@ -317,11 +307,15 @@ SETTINGS = {
 
 
 def _statistics(args) -> None:
+    # The run jobs' benchmark files, by [[setting, *group key], number of files] in params.
+    groups = args.params.get("benchmark_groups", [])
+    benchmarks = benchmarks_by_group([[key, n] for key, n in groups], args.benchmarks)
     settings = {}
     for name, (title, dims) in SETTINGS.items():
         if getattr(args, name):
             errors = store.read(getattr(args, name))
-            settings[title] = (errors, dims, Path(args.benchmarks) / name)
+            mine = {key[1:]: files for key, files in benchmarks.items() if key[0] == name}
+            settings[title] = (errors, dims, mine)
     write_text(statistics_page(settings, args.params["name"]), args.out)
     log.info("wrote %s", args.out)
 
@@ -337,7 +331,12 @@ def parser() -> argparse.ArgumentParser:
     p = add_step(sub, "statistics", _statistics, "the report's run statistics (HTML)")
     p.add_argument("--sphere", help="sphere errors.zarr")
     p.add_argument("--images", help="images errors.zarr")
-    p.add_argument("--benchmarks", default="results/benchmarks", help="Snakemake benchmark files")
+    p.add_argument(
+        "--benchmarks",
+        nargs="*",
+        default=[],
+        help="the run jobs' benchmark files, grouped by params' benchmark_groups",
+    )
     p.add_argument("--out", required=True)
     return main
 

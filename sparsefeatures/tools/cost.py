@@ -1,12 +1,12 @@
 """What a configuration costs: the jobs it makes, and their time on CPU cores and on one GPU.
 
-Jobs (`pipeline_jobs`). From a validated config (defaults filled by the schema, as the Snakefile
-does), the jobs a run from scratch makes, by Snakemake rule, mirroring workflow/rules/common.smk:
-the sphere's datasets (one per (target, d, seed, n) that some run trains on, one test set per
-(target, d, seed)), one run per (regime, target in the regime's `targets:`, d, n, seed), the
-aggregate, fits and plots; the image setting's training jobs per (data set, network regime, n,
-seed), one SVC job per (data set, SVC regime, seed) covering every n, its aggregate, fits and plots.
-tests/test_presets.py checks the counts against `snakemake -n`.
+Jobs (`planned_jobs`). Those of Snakemake's own forced dry run of the config and target (in a
+temporary folder), read from its printout: each job's rule and the JSON of its `--params`, which
+holds what the job's cost depends on (sizes, caps, the regime's or data set's parameters). The rule
+gives the cost kind (`RULE_KINDS`); the sphere's run rules, one per regime kind of
+sphere.registry, go by the kind in their regime_spec (`REGIME_COST_KINDS`); rules without params
+(the targets) cost nothing. An unknown rule, or a regime kind without a cost model, is an error
+that names it.
 
 Time of a job on one core (`job_seconds`), from constants measured on this machine (`measure`):
 
@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -58,7 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..images import registry
+from ..images import registry as image_datasets
+from ..sphere import registry
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -87,22 +89,25 @@ IMAGE_TRIAL_SYNCS = 6
 
 
 # ------------------------------------------------------------------------------------------------
-# Jobs
+# Jobs: those of Snakemake's own dry run
 
 
 @dataclass
 class Job:
     """One job of a run from scratch: its Snakemake rule, its cost kind, and what its cost depends
-    on (sizes, caps, the regime's parameters)."""
+    on (the rule's params, plus what the job reads: a sphere run's test-set size `n_test`, an
+    aggregate's number of run stores `runs`)."""
 
     rule: str
-    kind: str  # dataset, kernel, network, image_network, svc, light, plot, target
+    kind: str  # dataset, kernel, network, sparse, image_network, svc, light, plot, target
     spec: dict = field(default_factory=dict)
 
 
-# Cost kinds measured by running a step's command line (the rest are no-op target rules).
+# The cost kinds of job_seconds, in the pipeline's order, but the no-op targets. The fixed cost of
+# each is measured by running its step's command line on tiny inputs (image_data: a dataset's).
 MEASURED_KINDS = (
     "dataset",
+    "image_data",
     "kernel",
     "network",
     "sparse",
@@ -114,105 +119,122 @@ MEASURED_KINDS = (
 # Jobs after all runs (aggregates, fits, plots): they add to the wall time one after another.
 TAIL_KINDS = ("light", "plot", "target")
 
+# The cost kind of each rule of the workflow, but the sphere's run rules (below) and the target
+# rules (no params: nothing to run). A rule missing here is an error: add it with the kind whose
+# model fits its job (job_seconds).
+RULE_KINDS = {
+    "sphere_train_data": "dataset",
+    "sphere_test_data": "dataset",
+    "sphere_aggregate": "light",
+    "sphere_exponents": "light",
+    "sphere_atoms": "light",
+    "sphere_plot": "plot",
+    "sphere_atoms_plot": "plot",
+    "images_data": "image_data",
+    "images_train": "image_network",
+    "images_svc": "svc",
+    "images_aggregate": "light",
+    "images_exponents": "light",
+    "images_plot_test_error": "plot",
+    "images_plot_stability": "plot",
+    "images_plot_sparsity": "plot",
+    "report_exponents": "light",
+    "report_statistics": "light",
+}
+# Rules that read every run store: each store they read adds store_read_s.
+AGGREGATE_RULES = ("sphere_aggregate", "images_aggregate")
+# The sphere's run rules, one per regime kind (sphere.registry: rule sphere_<kind>_run), priced by
+# the kind in their params' regime_spec: a regime kind -> its cost kind. A new regime kind needs
+# its model in job_seconds and its entry here.
+REGIME_COST_KINDS = {"kernel": "kernel", "network": "network", "sparse": "sparse"}
+RUN_RULES = {f"sphere_{name}_run" for name in registry.KINDS}
 
-def validated_config(path: str | os.PathLike) -> dict:
-    """The config file's contents with the schema's defaults filled in, as the Snakefile sees it."""
-    import yaml
-    from snakemake.utils import validate
-
-    config = yaml.safe_load(Path(path).read_text()) or {}
-    validate(config, str(SCHEMA))
-    return config
+_RULE_LINE = re.compile(r"^\s*(?:local)?rule (\w+):$")
+_FILES_LINE = re.compile(r"^\s+(input|output): (.*)$")
+_PARAMS = re.compile(r"--params '([^']*)'")
 
 
-def _regime_targets(sphere: dict, name: str) -> list[str]:
-    spec = sphere["regimes"][name]
-    for target in spec.get("targets", []):
-        if target not in sphere["targets"]:
-            raise ValueError(f"config sphere.regimes.{name}.targets: {target!r} is not a target")
-    return spec.get("targets", list(sphere["targets"]))
-
-
-def sphere_jobs(sphere: dict) -> list[Job]:
-    """The sphere setting's jobs (workflow/rules/sphere.smk)."""
-    jobs: list[Job] = []
-    datasets: dict[tuple, int] = {}  # (target, d, seed, split n) -> points; dict keeps the order
-    networks: set[str] = set()
-    for name, regime in sphere["regimes"].items():
-        spec = {k: v for k, v in regime.items() if k not in ("targets", "n_max")}
-        for target in _regime_targets(sphere, name):
-            if regime["kind"] in ("network", "sparse"):
-                networks.add(target)
-            for d in sphere["dims"]:
-                for n in [n for n in sphere["n_train"] if n <= regime.get("n_max", math.inf)]:
-                    for seed in sphere["seeds"]:
-                        datasets[(target, d, seed, n)] = n
-                        datasets[(target, d, seed, "test")] = sphere["n_test"]
-                        sizes = {"d": d, "n": n, "n_test": sphere["n_test"]}
-                        if regime["kind"] == "kernel":
-                            jobs.append(Job("sphere_kernel_run", "kernel", sizes))
-                        elif regime["kind"] == "sparse":
-                            jobs.append(Job("sphere_sparse_run", "sparse", sizes))
-                        else:
-                            key = {"target": target, "regime_spec": spec}
-                            jobs.append(Job("sphere_network_run", "network", sizes | key))
-    for (target, d, _seed, which), points in datasets.items():
-        rule = "sphere_test_data" if which == "test" else "sphere_train_data"
-        jobs.append(
-            Job(rule, "dataset", {"target": sphere["targets"][target], "d": d, "n": points})
-        )
-    runs = len(jobs) - len(datasets)
-    jobs += [Job("sphere_aggregate", "light", {"runs": runs}), Job("sphere_exponents", "light")]
-    jobs += [Job("sphere_plot", "plot") for _ in sphere["targets"] for _ in sphere["dims"]]
-    if networks:
-        jobs.append(Job("sphere_atoms", "light"))
-        plotted = [t for t in sphere["targets"] if t in networks]
-        jobs += [Job("sphere_atoms_plot", "plot") for _ in plotted for _ in sphere["dims"]]
+def parse_dry_run(text: str) -> list[dict]:
+    """The jobs in the printout of `snakemake --dry-run --printshellcmds`, in its order: each its
+    rule, inputs, outputs and the JSON of its shell command's `--params` (None for rules without,
+    the targets)."""
+    jobs: list[dict] = []
+    for line in text.splitlines():
+        if match := _RULE_LINE.match(line):
+            jobs.append({"rule": match[1], "input": [], "output": [], "params": None})
+        elif jobs and (match := _FILES_LINE.match(line)):
+            jobs[-1][match[1]] = match[2].split(", ")
+        elif jobs and jobs[-1]["params"] is None and (match := _PARAMS.search(line)):
+            jobs[-1]["params"] = json.loads(match[1])
     return jobs
 
 
-def image_jobs(images: dict) -> list[Job]:
-    """The image setting's jobs (workflow/rules/images.smk); none without a data set."""
-    jobs: list[Job] = []
-    stability = images["stability"]
-    points = stability["n_points"] or images["n_test"]
-    sizes = {"n_test": images["n_test"], "stability_rows": points * (1 + 2 * stability["repeats"])}
-    for dataset in images["datasets"].values():
-        source = {"source": dataset["source"], "D": registry.record(dataset["source"]).pixels}
-        for regime in images["regimes"].values():
-            if regime["kind"] == "network":
-                for n in images["n_train"]:
-                    for _seed in images["seeds"]:
-                        spec = sizes | source | {"n": n, "regime_spec": regime}
-                        jobs.append(Job("images_train", "image_network", spec))
-            else:
-                spec = sizes | source | {"ns": list(images["n_train"])}
-                jobs += [Job("images_svc", "svc", spec) for _ in images["seeds"]]
-    if not images["datasets"]:
-        return jobs
-    stores = sum(len(job.spec.get("ns", [None])) for job in jobs)  # an SVC job: one store per n
-    jobs += [Job("images_aggregate", "light", {"runs": stores}), Job("images_exponents", "light")]
-    # One data store per (data set, seed), images_data: the files read and ordered once.
-    for dataset in images["datasets"].values():
-        jobs += [Job("images_data", "image_data", {"source": dataset["source"]})] * len(
-            images["seeds"]
+def cost_kind(rule: str, params: dict | None) -> str:
+    """The cost kind of a job of `rule` with these params; an unknown rule or a regime kind
+    without a cost model is an error that says what to add."""
+    if params is None:
+        return "target"
+    if rule in RUN_RULES:
+        kind = params["regime_spec"]["kind"]
+        if kind not in REGIME_COST_KINDS:
+            raise ValueError(
+                f"regime kind {kind!r} (rule {rule}) has no cost model: add its time to "
+                "job_seconds and its entry to REGIME_COST_KINDS in sparsefeatures/tools/cost.py"
+            )
+        return REGIME_COST_KINDS[kind]
+    if rule not in RULE_KINDS:
+        raise ValueError(
+            f"rule {rule!r} has no cost kind: add it to RULE_KINDS in sparsefeatures/tools/cost.py "
+            f"(one of {', '.join(MEASURED_KINDS)})"
         )
-    for _ in images["datasets"]:
-        jobs += [Job(f"images_plot_{f}", "plot") for f in ("test_error", "stability", "sparsity")]
-    return jobs
+    return RULE_KINDS[rule]
 
 
-def pipeline_jobs(config: dict, target: str = "all") -> list[Job]:
-    """Every job of `snakemake TARGET` from scratch on a validated config (target all or
-    images_all), the target rule itself included (a no-op)."""
-    if target not in TARGETS:
-        raise ValueError(f"target {target!r}: expected one of {TARGETS}")
-    jobs = sphere_jobs(config["sphere"]) if target == "all" else []
-    jobs += image_jobs(config["images"])
-    # The report's tables, two per setting that runs (workflow/rules/report.smk).
-    settings = (target == "all") + bool(config["images"]["datasets"])
-    jobs += [Job(rule, "light") for rule in ("report_exponents", "report_statistics")] * settings
-    return jobs + [Job(target, "target")]
+def jobs_from_dry_run(text: str) -> list[Job]:
+    """The cost jobs of a dry run's printout (parse_dry_run), in the pipeline's order: by cost kind
+    (data, runs, steps over all runs, plots, targets), then as RULE_KINDS lists the rules. A job's spec is its params;
+    a sphere run also gets the size of the test set it reads (the params of the job writing it),
+    an aggregate the number of run stores it reads."""
+    planned = parse_dry_run(text)
+    written = {path: job["params"] for job in planned for path in job["output"]}
+    jobs = []
+    for job in planned:
+        params = job["params"]
+        kind = cost_kind(job["rule"], params)
+        spec = dict(params or {})
+        if job["rule"] in RUN_RULES:
+            inputs = [written[path] for path in job["input"]]
+            spec["n_test"] = next(p["n"] for p in inputs if p["split"] == "test")
+        if job["rule"] in AGGREGATE_RULES:
+            spec["runs"] = len(job["input"])
+        jobs.append(Job(job["rule"], kind, spec))
+    kinds, rules = (*MEASURED_KINDS, "target"), list(RULE_KINDS)
+    return sorted(
+        jobs,
+        key=lambda job: (kinds.index(job.kind), rules.index(job.rule) if job.rule in rules else 0),
+    )
+
+
+def planned_jobs(configfile: str | os.PathLike, target: str = "all") -> list[Job]:
+    """Every job of `snakemake TARGET` from scratch on a config file, as Snakemake's own dry run
+    (forced, in a temporary folder: nothing of the user's results is read or written) plans it."""
+    snakemake = Path(sys.executable).parent / "snakemake"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [str(snakemake), "--dry-run", "--forceall", "--printshellcmds", "--cores", "1"]
+        cmd += [
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(Path(configfile).resolve()),
+        ]
+        cmd += ["--directory", tmp, target]
+        env = os.environ | {"PYTHONWARNINGS": "ignore"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"snakemake --dry-run {target} of {configfile} failed:\n{proc.stderr[-3000:]}"
+        )
+    return jobs_from_dry_run(proc.stdout)
 
 
 def job_counts(jobs: Iterable[Job]) -> dict[str, int]:
@@ -757,6 +779,13 @@ def image_trial_gpu_seconds(n: int, dim: int, width: int, dtype: str) -> float:
     return max(dispatch, memory, compute)
 
 
+def stability_rows(params: dict) -> int:
+    """Images an image run predicts for the stability measure: its points, each also deformed
+    and noised `repeats` times."""
+    stability = params["stability"]
+    return (stability["n_points"] or params["n_test"]) * (1 + 2 * stability["repeats"])
+
+
 @dataclass
 class JobTime:
     """Seconds of one job, each way of counting steps; `gpu` is None for jobs on the CPU."""
@@ -773,7 +802,7 @@ def job_seconds(job: Job, c: CpuConstants, recorded: RecordedSteps) -> JobTime:
     s = job.spec
     fixed = c.overhead_s.get(job.kind, 0.0)
     if job.kind == "dataset":
-        target = s["target"]
+        target = s["spec"]
         if target["kind"] == "teacher":
             # numpy's power has fast paths for exponents 1 and 2 only.
             entry = c.teacher_entry_s["fast" if target["power"] in (1, 2) else "pow"]
@@ -804,21 +833,25 @@ def job_seconds(job: Job, c: CpuConstants, recorded: RecordedSteps) -> JobTime:
             gpu_base + typical * step_gpu,
             basis,
         )
+    if job.kind == "image_data":
+        # The files read and preprocessed once per (data set, seed), for every run of the seed
+        # (which then read the stored arrays: part of their fixed cost).
+        t = c.overhead_s.get("dataset", 0.0) + c.image_load_s[s["dataset_spec"]["source"]]
+        return JobTime(t, t)
     if job.kind == "image_network":
-        spec = s["regime_spec"]
-        n, dim, h = s["n"], s["D"], spec["width"]
-        load = c.image_load_s[s["source"]] - c.image_load_s.get("digits", 0.0)
-        rows = s["n_test"] + s["stability_rows"]
+        spec, source = s["regime_spec"], s["dataset_spec"]["source"]
+        n, dim, h = s["n"], image_datasets.record(source).pixels, spec["width"]
+        rows = s["n_test"] + stability_rows(s)
         # A prediction costs two forward passes (F = alpha (f - f0)), about one trial step's work.
         predict = image_trial_seconds(c, rows, dim, h) - c.image_trial[0]
         predict_gpu = image_trial_gpu_seconds(rows, dim, h, spec["dtype"])
         trial = image_trial_seconds(c, n, dim, h)
         trial_gpu = image_trial_gpu_seconds(n, dim, h, spec["dtype"])
         cap = spec["max_steps"] * recorded.per_step("images")
-        typical, basis = recorded.typical("images", spec, s["source"], n)
+        typical, basis = recorded.typical("images", spec, source, n)
         wall = spec["max_wall_s"]
-        base = fixed + max(load, 0.0) + predict
-        gpu_base = fixed + max(load, 0.0) + predict_gpu + GPU_JOB_START_S
+        base = fixed + predict
+        gpu_base = fixed + predict_gpu + GPU_JOB_START_S
         return JobTime(
             base + min(cap * trial, wall),
             base + min(typical * trial, wall),
@@ -827,11 +860,12 @@ def job_seconds(job: Job, c: CpuConstants, recorded: RecordedSteps) -> JobTime:
             basis,
         )
     if job.kind == "svc":
-        per_entry = c.svc_gram[0] + s["D"] * c.svc_gram[1]
-        t = fixed + max(c.image_load_s[s["source"]] - c.image_load_s.get("digits", 0.0), 0.0)
+        source = s["dataset_spec"]["source"]
+        per_entry = c.svc_gram[0] + image_datasets.record(source).pixels * c.svc_gram[1]
+        t = fixed
         solve_s, solve_p = c.svc_solve
-        for n in s["ns"]:
-            rows = n + s["n_test"] + n + s["stability_rows"]  # train Gram, test, train, stability
+        for n in s["n"]:  # an SVC job fits every n of its learning curve
+            rows = n + s["n_test"] + n + stability_rows(s)  # train Gram, test, train, stability
             t += per_entry * n * rows + solve_s * n**solve_p
         return JobTime(t, t)
     if job.kind == "light":

@@ -392,15 +392,64 @@ def report_exponents_inputs(w):
     return inputs
 
 
+def run_benchmarks(setting):
+    """The benchmark files of a setting's run jobs by group of runs, one row of the run statistics:
+    [(group key, files)], from the config (the report parses no path)."""
+    groups = []
+    if setting == "images":
+        for dataset in IMAGE_DATASETS:
+            for regime in IMAGE_NETWORK_REGIMES:
+                files = expand(
+                    rules.images_train.benchmark,
+                    dataset=dataset,
+                    regime=regime,
+                    n=IMAGES["n_train"],
+                    seed=IMAGES["seeds"],
+                )
+                groups.append(([dataset, regime], files))
+            for regime in IMAGE_SVC_REGIMES:
+                files = expand(
+                    rules.images_svc.benchmark, dataset=dataset, regime=regime, seed=IMAGES["seeds"]
+                )
+                groups.append(([dataset, regime], files))
+        return groups
+    for regime, spec in SPHERE["regimes"].items():
+        pattern = getattr(rules, f"sphere_{spec['kind']}_run").benchmark
+        for target in regime_targets(regime):
+            for d in SPHERE["dims"]:
+                files = expand(
+                    pattern,
+                    target=target,
+                    d=d,
+                    regime=regime,
+                    n=regime_n(regime),
+                    seed=SPHERE["seeds"],
+                )
+                groups.append(([target, d, regime], files))
+    return groups
+
+
 def report_statistics_inputs(w):
+    """A setting's aggregate, and its run jobs' benchmark files (run_benchmarks' order)."""
+    benchmarks = [path for _, files in run_benchmarks(w.setting) for path in files]
     if w.setting == "images":
-        return {"images": rules.images_aggregate.output.store}
-    return {"sphere": rules.sphere_aggregate.output.store}
+        return {"images": rules.images_aggregate.output.store, "benchmarks": benchmarks}
+    return {"sphere": rules.sphere_aggregate.output.store, "benchmarks": benchmarks}
+
+
+def report_statistics_params(w):
+    """The report's parameters, and the group of runs of each benchmark file: [[setting, *key],
+    number of files] in the order of the files."""
+    groups = [[[w.setting, *key], len(files)] for key, files in run_benchmarks(w.setting)]
+    return canonical({"name": config["name"], "benchmark_groups": groups, "code": CODE["report"]})
 
 
 def input_flags(wildcards, input):
-    """`--name path` for each named input of a rule."""
-    return " ".join(f"--{name} {path}" for name, path in input.items())
+    """`--name path ...` for each named input of a rule; a list gives all its paths after one flag."""
+    flags = []
+    for name, paths in input.items():
+        flags.append(f"--{name} " + (" ".join(paths) if isinstance(paths, list) else paths))
+    return " ".join(flags)
 
 
 # The report's tables (workflow/rules/report.smk, included after the settings' rules, whose targets

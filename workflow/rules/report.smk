@@ -45,7 +45,7 @@ rule report_statistics:
             labels={"table": "run statistics"},
         ),
     params:
-        json=report_params,
+        json=report_statistics_params,
         inputs=input_flags,
     log:
         "logs/report/{setting}_run_statistics.log",
@@ -55,4 +55,4 @@ rule report_statistics:
         "../../envs/sparsefeatures.yaml"
     shell:
         "python -m sparsefeatures.core.report statistics --params '{params.json}' {params.inputs}"
-        " --benchmarks results/benchmarks --out {output.html} --log {log}"
+        " --out {output.html} --log {log}"
