@@ -103,9 +103,9 @@ def test_every_regime_kind_of_the_registry_has_a_cost_model():
 
 
 def test_an_unknown_rule_or_a_regime_kind_without_cost_model_is_an_error_naming_it(monkeypatch):
-    unknown = ("images_data", [], ["digits.zarr"], {"source": "digits"})
+    unknown = ("images_thumbnails", [], ["digits.png"], {"source": "digits"})
     with pytest.raises(
-        ValueError, match="rule 'images_data' has no cost kind: add it to RULE_KINDS"
+        ValueError, match="rule 'images_thumbnails' has no cost kind: add it to RULE_KINDS"
     ):
         cost.jobs_from_dry_run(printout(unknown))
     monkeypatch.delitem(cost.REGIME_COST_KINDS, "kernel")

@@ -119,6 +119,7 @@ def test_a_small_config_plans_the_jobs_counted_by_hand(tmp_path):
         "sphere_kernel_run": 2 * 2 * 2,  # targets x n x seeds
         "sphere_network_run": 2 * 2,  # the constant target only
         "sphere_sparse_run": 2 * 1 * 2,  # n up to n_max = 8
+        "images_data": 1,  # (data set, seed)
         "images_train": 2,  # n, one seed
         "images_svc": 1,  # one job per seed fits every n
     }
@@ -144,6 +145,7 @@ def test_a_small_config_plans_the_jobs_counted_by_hand(tmp_path):
     kinds = cost.job_counts(cost.Job(job.kind, job.kind) for job in jobs)
     assert kinds == {
         "dataset": 12,
+        "image_data": 1,
         "kernel": 8,
         "network": 4,
         "sparse": 4,
