@@ -277,10 +277,9 @@ RULE_ENTRIES = {
     "images_svc": ("images.runs",),  # images.runs.svc_run
     "images_aggregate": ("images.steps",),
     "images_exponents": ("images.steps",),
-    # The test-error figure reads exponents.csv with images.steps.parse_exponent_row.
-    "images_plot_test_error": ("images.plots", "images.steps"),
-    "images_plot_stability": ("images.plots", "images.steps"),
-    "images_plot_sparsity": ("images.plots", "images.steps"),
+    "images_plot_test_error": ("images.plots",),
+    "images_plot_stability": ("images.plots",),
+    "images_plot_sparsity": ("images.plots",),
 }
 PACKAGE = REPO / "sparsefeatures"
 MODULES = sorted(path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py"))

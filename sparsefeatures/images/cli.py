@@ -11,13 +11,12 @@ the config's `training:` section), the checkpoint folder, the data store and the
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
 from pathlib import Path
 
 from ..core import store
-from ..core.cli import add_step, run_step, write_aggregate, write_csv
+from ..core.cli import add_step, read_csv, run_step, write_aggregate, write_csv
 from . import steps
 
 log = logging.getLogger("sparsefeatures")
@@ -107,12 +106,6 @@ def _exponents(args) -> None:
     log.info("wrote %s (%d fits)", args.out, len(rows))
 
 
-def read_exponents(path: str | Path) -> list[dict]:
-    """Rows of exponents.csv with numbers parsed."""
-    with open(path, newline="") as f:
-        return [steps.parse_exponent_row(row) for row in csv.DictReader(f)]
-
-
 def _plot(args) -> None:
     from . import plots  # matplotlib: imported only to plot
 
@@ -120,7 +113,7 @@ def _plot(args) -> None:
     errors = store.read(args.errors)
     paths = [Path(path) for path in args.out]
     if p["figure"] == "test_error":
-        rows = read_exponents(args.exponents)
+        rows = read_csv(args.exponents, text=steps.EXPONENT_TEXT, integers=("points",))
         plots.test_error(errors, rows, p["dataset"], p["fit_points"], paths)
     elif p["figure"] == "stability":
         plots.stability(errors, p["dataset"], paths)

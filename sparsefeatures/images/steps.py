@@ -6,7 +6,6 @@ themselves, which need torch and scikit-learn, are in `runs.py`, so that these s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import xarray as xr
@@ -90,6 +89,8 @@ def aggregate(
 
 
 EXPONENT_FIELDS = ("dataset", "regime", "beta", "beta_low", "beta_high", "points")
+# Columns of exponents.csv read back as text (core.cli.read_csv).
+EXPONENT_TEXT = ("dataset", "regime")
 
 
 def exponents_table(errors: xr.Dataset, fit: dict) -> list[dict]:
@@ -112,12 +113,3 @@ def exponents_table(errors: xr.Dataset, fit: dict) -> list[dict]:
                 }
             )
     return rows
-
-
-def parse_exponent_row(row: dict) -> dict:
-    """A row of exponents.csv with its numbers parsed (empty or 'nan' fields become NaN)."""
-    out = dict(row)
-    for key in ("beta", "beta_low", "beta_high"):
-        out[key] = float(row[key]) if row[key] else math.nan
-    out["points"] = int(row["points"])
-    return out

@@ -255,7 +255,7 @@ IMAGES_CODE = {
     "svc": code_version("images.runs"),
     "aggregate": code_version("images.steps"),
     "exponents": code_version("images.steps"),
-    "plot": code_version("images.plots", "images.steps"),
+    "plot": code_version("images.plots"),
 }
 
 if IMAGE_DATASETS:
