@@ -388,7 +388,7 @@ WRITTEN_OUT = {
     "core/plots.py": plots() | IMAGE_PLOTS,
     "core/report.py": REPORT_TABLES,
     "core/specs.py": runs() | DOWNSTREAM,  # every kind's spec
-    "core/training.py": runs(["feature"]) | DOWNSTREAM | IMAGES,  # devices, checkpoints
+    "core/training.py": runs(["feature"]) | DOWNSTREAM | IMAGE_STEPS,  # devices, checkpoints
     "core/cli.py": set(),  # exempt: I/O
     "core/codeversion.py": set(),
     "core/store.py": set(),
