@@ -1,5 +1,6 @@
 """The feature regime's limit (sparse.solve) against independent references: a linear programme
-over a fine fixed grid of directions, and the dual certificate recomputed by brute force."""
+over a fine fixed grid of directions, a Lasso over a fixed grid, and the dual certificate
+recomputed by brute force (random directions in d >= 3, a fine grid of the circle in d = 2)."""
 
 import numpy as np
 import pytest
@@ -9,12 +10,16 @@ from sparsefeatures import runs, sparse, sphere, steps
 
 D = 3
 GRID = 20_000  # fixed directions of the reference LP on S^2 (spacing ~0.025 rad)
+CIRCLE = 2000  # equispaced directions of the reference LP on S^1 (spacing ~0.003 rad)
 BRUTE = 200_000  # random directions of the brute-force dual check
 LASSO_GRID = 4000  # fixed directions of the reference Lasso
 # The continuous optimum is at most the grid's; the grid's is above it by its discretisation.
 GRID_RTOL = 0.05
 # Certified gaps are at most gap_tol; rounding on top.
 GAP_ATOL = 1e-9
+# The bounds hold at any iterate: rounds capped to keep the test fast (the constant target at
+# lambda = 1e-4 takes more than 100 rounds to certify).
+BOUNDS_ROUNDS = 20
 TEACHER = {"kind": "teacher", "activation": "abs", "power": 1, "width": 1000}
 
 
@@ -35,9 +40,25 @@ def grid_lp_tv(x: np.ndarray, y: np.ndarray, directions: int, seed: int = 0) -> 
 
 
 def brute_dual_sup(p: np.ndarray, x: np.ndarray) -> float:
-    """max over many random directions of |sum_i p_i relu(theta . x_i)|."""
-    theta = sphere.uniform_sphere(BRUTE, x.shape[1], np.random.default_rng(1))
+    """max over many directions (random; equispaced on the circle) of |sum_i p_i relu(theta.x_i)|."""
+    if x.shape[1] == 2:
+        phi = np.linspace(0, 2 * np.pi, BRUTE, endpoint=False)
+        theta = np.stack([np.cos(phi), np.sin(phi)], axis=1)
+    else:
+        theta = sphere.uniform_sphere(BRUTE, x.shape[1], np.random.default_rng(1))
     return float(np.abs(np.maximum(theta @ x.T, 0.0) @ p).max())
+
+
+def circle_lp_tv(x: np.ndarray, y: np.ndarray) -> float:
+    """grid_lp_tv on CIRCLE equispaced directions of S^1."""
+    phi = np.linspace(0, 2 * np.pi, CIRCLE, endpoint=False)
+    a = np.maximum(x @ np.stack([np.cos(phi), np.sin(phi)]), 0.0)  # (n, m)
+    m = a.shape[1]
+    res = scipy.optimize.linprog(
+        np.ones(2 * m), A_eq=np.hstack([a, -a]), b_eq=y, bounds=(0, None), method="highs"
+    )
+    assert res.status == 0
+    return float(res.fun)
 
 
 def test_interpolating_limit_beats_the_grid_lp_and_certifies_its_gap():
@@ -84,7 +105,7 @@ def test_penalised_objective_and_bounds_hold_independently(target, n, lam):
     p = (y - f)/n scaled by a brute-force sup, and for the solver's own dual bound. Where the
     solver says it converged, its objective is at most a Lasso's over a fine fixed grid."""
     x, y = data(n, target)
-    result = sparse.solve(x, y, sparse.SparseSpec(penalty=lam), seed=0)
+    result = sparse.solve(x, y, sparse.SparseSpec(penalty=lam, max_iter=BOUNDS_ROUNDS), seed=0)
     f = result.predict(x)
     primal = 0.5 * np.mean((f - y) ** 2) + lam * np.abs(result.c).sum()
     assert primal == pytest.approx(result.objective, rel=1e-10)
@@ -94,6 +115,65 @@ def test_penalised_objective_and_bounds_hold_independently(target, n, lam):
     assert result.dual_bound <= primal * (1 + GAP_ATOL)
     if result.converged:
         assert primal <= grid_lasso_objective(x, y, lam, LASSO_GRID) * (1 + 1e-6)
+
+
+def test_exact_search_on_the_circle_beats_a_fine_grid_lp():
+    """d = 2, where the search is exact: the continuous optimum is below a fine grid's, and the
+    certificate holds against a brute-force sup on a finer grid."""
+    x, y = data(64, {"kind": "constant"}, d=2)
+    result = sparse.solve(x, y, sparse.SparseSpec(), seed=0)
+    assert result.converged and result.train_residual < 1e-8
+    reference = circle_lp_tv(x, y)
+    assert result.objective <= reference * (1 + result.duality_gap + 1e-9)
+    assert result.objective >= reference * (1 - GRID_RTOL)
+    p = result.dual_point
+    assert y @ p / brute_dual_sup(p, x) <= result.objective * (1 + GAP_ATOL)
+    # The exact search finds the sup itself: the brute force finds no more.
+    assert brute_dual_sup(p, x) <= (1 + result.dual_violation) * (1 + 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("target", "n", "d", "lam"),
+    [
+        ({"kind": "constant"}, 48, 5, 0.0),
+        (TEACHER, 32, 3, 0.0),
+        (TEACHER, 48, 2, 0.0),
+        (TEACHER, 40, 2, 1e-3),
+        ({"kind": "constant"}, 32, 3, 1e-3),
+    ],
+    ids=["constant-d5", "teacher-d3", "teacher-d2", "teacher-d2-penalty", "constant-penalty"],
+)
+def test_certifies_and_the_certificate_survives_brute_force(target, n, d, lam):
+    """Certified (gap <= gap_tol) on teachers, in d = 2 and 5 and with a penalty; the dual point's
+    sup found by brute force is at most the solver's (up to rounding), so its bound stands."""
+    x, y = data(n, target, d=d)
+    spec = sparse.SparseSpec(penalty=lam)
+    result = sparse.solve(x, y, spec, seed=0)
+    assert result.converged and result.duality_gap <= spec.gap_tol
+    bound = lam if lam > 0 else 1.0
+    assert brute_dual_sup(result.dual_point, x) <= bound * (1 + result.dual_violation) + 1e-12
+    assert result.dual_bound <= result.objective * (1 + GAP_ATOL)
+    if lam == 0:
+        assert result.train_residual < 1e-8 and result.n_atoms <= n
+
+
+def test_merging_atoms_keeps_the_predictor_on_the_data_and_the_tv():
+    """Atoms of one sign in one cell merge into one; f at the data is unchanged, TV not larger."""
+    x, _ = data(20, {"kind": "constant"})
+    rng = np.random.default_rng(3)
+    theta = sphere.uniform_sphere(5, D, rng)
+    # Three near copies of each atom (same cell), of one sign each.
+    theta = np.repeat(theta, 3, axis=0) + 1e-4 * rng.standard_normal((15, D))
+    theta /= np.linalg.norm(theta, axis=1, keepdims=True)
+    c = np.repeat([1.0, -2.0, 0.5, -0.3, 3.0], 3) * rng.uniform(0.5, 1.5, 15)
+    merged_theta, merged_c = sparse.merge_atoms(theta, c, x)
+    assert merged_c.size < c.size
+    np.testing.assert_allclose(
+        sparse.relu_features(merged_theta, x) @ merged_c,
+        sparse.relu_features(theta, x) @ c,
+        atol=1e-12,
+    )
+    assert np.abs(merged_c).sum() <= np.abs(c).sum() * (1 + 1e-12)
 
 
 def test_same_seed_same_result():
