@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
+from scipy.linalg.blas import dger
 
 # Seconds of wall time between two progress lines sent to `log`.
 LOG_EVERY_S = 10.0
@@ -363,7 +364,8 @@ class _Simplex:
             gamma = np.maximum(gamma, alpha * alpha * gamma[q])
             self.p += reduced * pivot_row
             g += reduced * alpha
-            self.inv -= np.outer(delta, pivot_row)
+            # inv -= delta pivot_row^T in place (BLAS ger on the transpose, Fortran-ordered).
+            dger(-1.0, pivot_row, delta, a=self.inv.T, overwrite_a=True)
             self.inv[r] = pivot_row
             self.theta[r], self.sigma[r], self.artificial[r] = pool[q], sigma, False
             self.pivots += 1
