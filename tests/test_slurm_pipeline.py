@@ -143,7 +143,11 @@ def wait_for(predicate, timeout_s: float, what: str) -> None:
 def test_pipeline_through_slurm_equals_local_run(slurm_cluster: SlurmCluster, tmp_path):
     config = tiny_sphere_config(
         seeds=[0],
-        regimes={"ntk": {"kind": "kernel", "kernel": "ntk"}, "feature": TINY_NETWORK},
+        regimes={
+            "ntk": {"kind": "kernel", "kernel": "ntk"},
+            "feature": TINY_NETWORK,
+            "limit": {"kind": "sparse"},
+        },
     )
     # Up to the aggregate: what comes after it (exponents, atoms, plots) are local rules, run by
     # the submitting Snakemake under either executor.
@@ -154,17 +158,19 @@ def test_pipeline_through_slurm_equals_local_run(slurm_cluster: SlurmCluster, tm
         )
         local.result()
 
-    # 3 datasets in one group job, 2 kernel runs in another, one job per training run: 4 SLURM
-    # jobs for 7 workflow jobs, all finished; nothing else (the aggregate is a local rule).
+    # 3 datasets in one group job, 2 kernel runs in another, one job per training run and per
+    # sparse solve: 6 SLURM jobs for 9 workflow jobs, all finished; nothing else (the aggregate is
+    # a local rule).
     jobs = slurm_jobs(slurm_cluster, output)
     comments = sorted(comment for comment, _ in jobs.values())
-    assert len(jobs) == 4, f"expected 4 SLURM jobs, got {jobs}:\n{output}"
+    assert len(jobs) == 6, f"expected 6 SLURM jobs, got {jobs}:\n{output}"
     assert sum("sphere_train_data" in c and "sphere_test_data" in c for c in comments) == 1
     assert sum("sphere_kernel_run" in c for c in comments) == 1
     assert sum("sphere_network_run" in c for c in comments) == 2
+    assert sum("sphere_sparse_run" in c for c in comments) == 2
     assert {state for _, state in jobs.values()} == {"COMPLETED"}, jobs
     for n in (8, 16):
-        for regime in ("ntk", "feature"):
+        for regime in ("ntk", "feature", "limit"):
             run = tmp_path / f"slurm/results/sphere/runs/constant/d2/{regime}/n{n}/seed0.zarr"
             assert run.is_dir()
 
@@ -173,12 +179,13 @@ def test_pipeline_through_slurm_equals_local_run(slurm_cluster: SlurmCluster, tm
     assert dict(through_slurm["test_mse"].sizes) == {
         "target": 1,
         "d": 1,
-        "regime": 2,
+        "regime": 3,
         "n": 2,
         "seed": 1,
     }
     assert np.all(np.isfinite(through_slurm["test_mse"].values))
-    for name in ("test_mse", "train_mse", "n_atoms"):
+    assert np.all(through_slurm["duality_gap"].sel(regime="limit").values <= 1e-4)
+    for name in ("test_mse", "train_mse", "n_atoms", "objective"):
         # Exact, NaN == NaN (n_atoms is NaN for the kernel regime).
         np.testing.assert_array_equal(
             through_slurm[name].values, reference[name].values, err_msg=name

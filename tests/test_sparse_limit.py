@@ -215,3 +215,28 @@ def test_an_uncertified_solve_is_not_a_result():
     context = RunContext(train=train, test=test, seed=0, measures=measures_spec)
     with pytest.raises(RunFailed, match="above gap_tol 1e-12 after 1 iterations"):
         sparse_kind.run({"kind": "sparse", "max_iter": 1, "gap_tol": 1e-12}, context)
+
+
+@pytest.mark.slow
+def test_gradient_descent_converges_to_the_limit(one_torch_thread):
+    """A wide mean-field network trained with the same penalty is a measure mu: its loss is the
+    limit's objective P(mu), which it approaches from above; its predictor approaches the limit's.
+    (benchmarks/compare_gd_sparse.py runs n = 16..256; here one small n, ~10^5 steps.)"""
+    import torch
+
+    from sparsefeatures.sphere.network import NetworkSpec, train
+
+    n, lam = 16, 1e-3
+    x, y = data(n, {"kind": "constant"})
+    x_test, y_test = sphere.make_split({"kind": "constant"}, "t", D, 0, "test", 2000)
+    limit = sparse.solve(x, y, sparse.SparseSpec(penalty=lam), seed=0)
+    assert limit.converged
+    spec = NetworkSpec(width=10 * n, penalty=lam, max_steps=100_000, rel_tol=1e-9, device="cpu")
+    net = train(torch.from_numpy(x), torch.from_numpy(y), spec, 0)
+    fit = 0.5 * np.mean((net.predict(torch.from_numpy(x)).numpy() - y) ** 2)
+    objective = fit + lam * float(net.w.abs().mean())  # (1/H) sum |w_h| = |mu|_TV
+    bound = limit.objective * (1 - limit.duality_gap)  # the limit's certified lower bound
+    assert bound <= objective <= 1.01 * limit.objective
+    test_gd = np.mean((net.predict(torch.from_numpy(x_test)).numpy() - y_test) ** 2)
+    test_limit = np.mean((limit.predict(x_test) - y_test) ** 2)
+    assert test_gd == pytest.approx(test_limit, rel=0.2)
