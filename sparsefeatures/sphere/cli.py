@@ -11,6 +11,7 @@ from ..core import store
 from ..core.aggregate import run_summary
 from ..core.cli import add_step, log, read_csv, record_failure, run_step, write_aggregate, write_csv
 from . import data, registry, steps
+from .runs import RunContext, RunFailed
 
 
 def _dataset(args) -> None:
@@ -21,8 +22,6 @@ def _dataset(args) -> None:
 
 
 def _run(args) -> None:
-    from .runs import RunContext, RunFailed
-
     p = args.params
     kind = registry.kind_of(p["regime_spec"])
     context = RunContext(
