@@ -42,6 +42,8 @@ def test_kernels_get_their_exponent_with_the_targets_smoothness():
 def test_feature_regimes_get_the_feature_estimate():
     assert steps.regime_theory(FEATURE, CONSTANT, 3, runs(), FIT) == (2.5, "feature")
     assert steps.regime_theory({"kind": "sparse"}, CONSTANT, 5, runs(), FIT) == (1.75, "feature")
+    penalised = steps.regime_theory({"kind": "sparse", "penalty": 1e-3}, CONSTANT, 5, runs(), FIT)
+    assert math.isnan(penalised[0]) and penalised[1].startswith("none: a fixed penalty > 0")
 
 
 def test_unlearnable_targets_plateau_for_every_regime():
