@@ -11,10 +11,11 @@ from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
 
-# Steps run as `python -m sparsefeatures.<setting>.cli`: the environment that runs Snakemake (where the package
-# is installed) comes first on PATH, so an unactivated `.venv/bin/snakemake` works too. Under
-# `--sdm conda`, the rule's environment (envs/, the pinned dependencies) is activated after this and
-# takes precedence; the package itself is then found through PYTHONPATH, this checkout's copy.
+# Steps run as `python -m sparsefeatures.<setting>.cli`: the environment that runs Snakemake
+# (where the package is installed) comes first on PATH, so an unactivated `.venv/bin/snakemake`
+# works too. Under `--sdm conda`, the rule's environment (envs/, the pinned dependencies) is
+# activated after this and takes precedence; the package itself is then found through PYTHONPATH,
+# this checkout's copy.
 os.environ.update(
     PATH=os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")]),
     PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.getenv("PYTHONPATH", "")])),
@@ -248,7 +249,7 @@ IMAGE_NETWORK_REGIMES = [r for r, spec in IMAGE_REGIMES.items() if spec["kind"] 
 IMAGE_SVC_REGIMES = [r for r, spec in IMAGE_REGIMES.items() if spec["kind"] == "svc"]
 
 # Each kind of image step by its entry modules (code_version above; the steps of
-# sparsefeatures/images/cli.py). The plots also parse exponents.csv with images.steps.
+# sparsefeatures/images/cli.py).
 IMAGES_CODE = {
     "data": code_version("images.task"),
     "network": code_version("images.runs"),
