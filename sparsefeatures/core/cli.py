@@ -75,6 +75,18 @@ def write_text(text: str, path: str | Path) -> None:
     path.write_text(text)
 
 
+def step_parser(prog: str, description: str):
+    """A setting's parser of steps, and the function that adds one: step(name, func, help)
+    returns the step's subparser (add_step), to which the step adds its own arguments."""
+    main = argparse.ArgumentParser(prog=prog, description=description)
+    sub = main.add_subparsers(dest="step", required=True)
+
+    def step(name: str, func, help: str) -> argparse.ArgumentParser:
+        return add_step(sub, name, func, help)
+
+    return main, step
+
+
 def add_step(sub, name: str, func, help: str) -> argparse.ArgumentParser:
     """A step's subcommand, with the arguments every step takes."""
     p = sub.add_parser(name, help=help)

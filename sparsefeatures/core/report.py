@@ -24,7 +24,7 @@ import xarray as xr
 
 from . import store
 from .aggregate import failed_runs
-from .cli import add_step, log, run_step, write_text
+from .cli import log, run_step, step_parser, write_text
 
 STYLE = """
 body { font-family: sans-serif; font-size: 14px; margin: 1em; }
@@ -321,14 +321,13 @@ def _statistics(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="sparsefeatures.core.report", description=__doc__)
-    sub = main.add_subparsers(dest="step", required=True)
-    p = add_step(sub, "exponents", _exponents, "the report's table of exponents (HTML)")
+    main, step = step_parser("sparsefeatures.core.report", __doc__)
+    p = step("exponents", _exponents, "the report's table of exponents (HTML)")
     p.add_argument("--sphere", help="sphere exponents.csv")
     p.add_argument("--atoms", help="sphere atoms.csv")
     p.add_argument("--images", help="images exponents.csv")
     p.add_argument("--out", required=True)
-    p = add_step(sub, "statistics", _statistics, "the report's run statistics (HTML)")
+    p = step("statistics", _statistics, "the report's run statistics (HTML)")
     p.add_argument("--sphere", help="sphere errors.zarr")
     p.add_argument("--images", help="images errors.zarr")
     p.add_argument(

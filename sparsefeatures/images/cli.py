@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from ..core import store
-from ..core.cli import add_step, read_csv, run_step, write_aggregate, write_csv
+from ..core.cli import read_csv, run_step, step_parser, write_aggregate, write_csv
 from . import steps
 
 log = logging.getLogger("sparsefeatures")
@@ -125,12 +125,7 @@ def _plot(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="sparsefeatures.images", description=__doc__)
-    sub = main.add_subparsers(dest="step", required=True)
-
-    def step(name, func, help):
-        return add_step(sub, name, func, help)
-
+    main, step = step_parser("sparsefeatures.images", __doc__)
     p = step("data", _data, "read one data set and order it for one seed (every n's prefixes)")
     p.add_argument("--out", required=True)
     p.add_argument("--allow-download", action="store_true", help="download missing data files")

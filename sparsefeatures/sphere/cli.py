@@ -9,7 +9,15 @@ from pathlib import Path
 
 from ..core import store
 from ..core.aggregate import run_summary
-from ..core.cli import add_step, log, read_csv, record_failure, run_step, write_aggregate, write_csv
+from ..core.cli import (
+    log,
+    read_csv,
+    record_failure,
+    run_step,
+    step_parser,
+    write_aggregate,
+    write_csv,
+)
 from . import data, registry, steps
 from .runs import RunContext, RunFailed
 
@@ -94,12 +102,7 @@ def _plot(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="sparsefeatures.sphere.cli", description=__doc__)
-    sub = main.add_subparsers(dest="step", required=True)
-
-    def step(name, func, help):
-        return add_step(sub, name, func, help)
-
+    main, step = step_parser("sparsefeatures.sphere.cli", __doc__)
     p = step("dataset", _dataset, "draw one split of a sphere dataset")
     p.add_argument("--out", required=True)
     p = step("run", _run, "fit one regime on one training set and score it")
