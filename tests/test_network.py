@@ -429,3 +429,24 @@ def test_benchmarked_regimes_are_valid_config_entries():
         assert isinstance(spec_from_config({"kind": "network", **regime}), NetworkSpec)
     with pytest.raises(ValueError, match="unknown NetworkSpec fields"):
         spec_from_config({"kind": "network", "widht": 10})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize(
+    "spec",
+    [
+        NetworkSpec(width=64, penalty=1e-3, conic=True, w_init=0.1),
+        NetworkSpec(width=64, scaling="alpha", alpha=10.0),
+    ],
+    ids=["mean-field-conic", "alpha"],
+)
+def test_cuda_matches_cpu(spec):
+    """The same run on the GPU and the CPU (float64, same initial parameters drawn on the CPU):
+    equal to rounding after 200 steps."""
+    spec = replace(spec, lr=1.0, max_steps=200, rel_tol=0.0)
+    x, y = sphere_points(24, 3, 0), torch.ones(24, dtype=torch.float64)
+    cpu = train(x, y, replace(spec, device="cpu"), seed=1)
+    gpu = train(x, y, replace(spec, device="cuda"), seed=1)
+    torch.testing.assert_close(gpu.theta, cpu.theta, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(gpu.w, cpu.w, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(gpu.loss, cpu.loss, rtol=1e-9)
