@@ -61,7 +61,8 @@ LOG_EVERY_S = 10.0
 SEED_SALT = 0x5BA75E
 # Ascent steps at most: most starts settle on a cell maximum in < 10, at a kink in < 30.
 ASCENT_STEPS = 40
-# The ascent stops when no start moves by more than this (and all steps are this small).
+# A start stops when its accepted step moves it by less than this (a cell's maximum), or when
+# its step fraction falls below it (a kink).
 ASCENT_TOL = 1e-10
 # Violations of the dual constraint are most often near the atoms, where it is tight: the dense
 # searches also start CERTIFY_NEAR directions at each of these angles (radians) from each atom.
@@ -286,7 +287,7 @@ def _near(atoms: np.ndarray, per_angle: int, rng: np.random.Generator) -> np.nda
             z -= np.einsum("kd,kd->k", z, atoms)[:, None] * atoms
             z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-300)
             out.append(math.cos(angle) * atoms + math.sin(angle) * z)
-    return np.concatenate(out) if out else np.zeros((0, atoms.shape[1]))
+    return np.concatenate(out)
 
 
 def _dense_search(
@@ -297,8 +298,9 @@ def _dense_search(
     NEAR_ANGLES, and the data; and by g_p at `starts` further random directions; with the
     search's candidates (k, d) and g_p there (k,)."""
     d = x.shape[1]
-    near = _near(extra, CERTIFY_NEAR, rng) if d > 2 else extra
-    cand, g = _search(x, p, np.concatenate([_random_directions(starts, d, rng), near, x]))
+    near = _near(extra, CERTIFY_NEAR, rng) if d > 2 else np.zeros((0, d))  # d = 2: exact
+    begin_at = np.concatenate([_random_directions(starts, d, rng), extra, near, x])
+    cand, g = _search(x, p, begin_at)
     best = float(np.abs(g).max())
     sample = _random_directions(starts, d, rng)
     for lo in range(0, starts, SEARCH_BLOCK):
