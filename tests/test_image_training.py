@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from sparsefeatures.core import progress
 from sparsefeatures.images import task, training
 from sparsefeatures.images.training import ImageNetworkSpec
 
@@ -245,7 +246,7 @@ def test_progress_lines_at_the_configured_rate(digits, monkeypatch):
     training.train(digits.x_train, digits.y_train, spec, seed=0, log=lines.append)
     assert lines == []  # a run shorter than LOG_EVERY_S says nothing until its result
 
-    monkeypatch.setattr(training, "LOG_EVERY_S", 0.0)  # a line after every iteration
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)  # a line after every iteration
     result = training.train(digits.x_train, digits.y_train, spec, seed=0, log=lines.append)
     assert 0 < len(lines) <= result.evaluations
     words = lines[-1].split()

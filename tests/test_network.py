@@ -355,9 +355,9 @@ def test_loss_is_logged_on_a_geometric_grid():
 
 
 def test_progress_lines_at_checks_only(monkeypatch):
-    from sparsefeatures.sphere import network
+    from sparsefeatures.core import progress
 
-    monkeypatch.setattr(network, "LOG_EVERY_S", 0.0)  # a line at every check, not every step
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)  # a line at every check, not every step
     spec = NetworkSpec(width=20, lr=0.1, max_steps=1000, rel_tol=0.0, check_every=100)
     x, y = sphere_points(8, 3, 0), torch.ones(8, dtype=torch.float64)
     lines = []

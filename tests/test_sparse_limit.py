@@ -208,6 +208,21 @@ def test_same_seed_same_result():
     np.testing.assert_array_equal(a.c, b.c)
 
 
+def test_progress_lines_per_round_at_the_shared_rate(monkeypatch):
+    from sparsefeatures.core import progress
+
+    x, y = data(24, {"kind": "constant"})
+    quiet: list[str] = []
+    result = sparse.solve(x, y, sparse.SparseSpec(), seed=0, log=quiet.append)
+    assert len(quiet) == 1 and quiet[0].startswith("sparse: ") and "done:" in quiet[0]
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)  # a line every round
+    lines: list[str] = []
+    sparse.solve(x, y, sparse.SparseSpec(), seed=0, log=lines.append)
+    rounds = [line for line in lines if " round " in line and "objective" in line]
+    assert len(rounds) == result.iterations
+    assert "done:" in lines[-1]
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

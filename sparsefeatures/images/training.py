@@ -68,12 +68,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core import progress
 from ..core.measures import neuron_masses, participation_ratio
 from ..core.training import DEVICES, DTYPES, fingerprint, resolve_device, save_checkpoint
 
 CHECKPOINT_VERSION = 1
-# Seconds of wall time between two progress lines sent to `log`.
-LOG_EVERY_S = 10.0
 
 # Fields that only cap or place the run: changing them does not change the trajectory, so a
 # checkpoint written under other values may be resumed.
@@ -329,8 +328,8 @@ def train(
     """Train the network on inputs x (n, D) and labels y (n,) in {-1, +1} (module docstring).
 
     spec defaults to ImageNetworkSpec(); the seed fixes the initial parameters. `log` receives a
-    progress line every LOG_EVERY_S seconds of wall time (step, loss, fitted fraction, steps/s and
-    the time left at most, by the step and wall-time caps).
+    progress line every progress.LOG_EVERY_S seconds of wall time (step, loss, fitted fraction,
+    steps/s and the time left at most, by the step and wall-time caps).
     """
     # Wall time counts from here (initial evaluation included).
     start = last_save = last_log = time.monotonic()
@@ -445,7 +444,7 @@ def train(
         else:
             dt /= spec.dt_shrink
             rejected += 1
-        if log is not None and time.monotonic() - last_log >= LOG_EVERY_S:
+        if log is not None and time.monotonic() - last_log >= progress.LOG_EVERY_S:
             now = time.monotonic()
             rate = (step - log_mark) / (now - last_log)
             left = min(

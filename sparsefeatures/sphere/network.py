@@ -68,15 +68,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core import kernels, specs
+from ..core import kernels, progress, specs
 from ..core.training import DEVICES, DTYPES, fingerprint, resolve_device, save_checkpoint
 
 SCALINGS = ("mean_field", "alpha")
 CHECKPOINT_FORMAT = 1
 # Points of the geometric grid of steps on which the loss curve is logged (plus step 0 and the end).
 LOG_POINTS = 120
-# Seconds of wall time between two progress lines sent to `log`.
-LOG_EVERY_S = 10.0
 
 
 class TrainingDiverged(RuntimeError):
@@ -585,7 +583,7 @@ def train(
                 if step >= spec.max_steps:
                     break
                 now = time.perf_counter()
-                if now - last_log >= LOG_EVERY_S:
+                if now - last_log >= progress.LOG_EVERY_S:
                     rate = (step - rate_mark[0]) / max(now - rate_mark[1], 1e-9)
                     left = (spec.max_steps - step) / max(rate, 1e-9)
                     emit(

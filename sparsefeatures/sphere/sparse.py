@@ -53,9 +53,8 @@ import numpy as np
 from scipy.linalg.blas import dger
 
 from ..core import specs
+from ..core.progress import Throttled
 
-# Seconds of wall time between two progress lines sent to `log`.
-LOG_EVERY_S = 10.0
 # Second entropy word of the solver's random generator (the first is the seed): a caller who
 # draws its data with the same seed does not get the solver's random directions equal to x.
 SEED_SALT = 0x5BA75E
@@ -483,19 +482,6 @@ def _lasso(
 # --------------------------------------------------------------------------------------------
 
 
-class _Progress:
-    """Sends a line to `log` at most every LOG_EVERY_S seconds (and on demand)."""
-
-    def __init__(self, log: Callable[[str], None] | None, begin: float) -> None:
-        self.log, self.begin, self.last = log, begin, begin
-
-    def __call__(self, status: str, force: bool = False) -> None:
-        now = time.perf_counter()
-        if self.log is not None and (force or now - self.last >= LOG_EVERY_S):
-            self.log(f"sparse: {now - self.begin:7.1f} s  {status}")
-            self.last = now
-
-
 def _dual_bound(p: np.ndarray, y: np.ndarray, penalty: float, sup: float) -> float:
     """D at the best feasible multiple s p of the dual point p, given sup |g_p| = sup."""
     if penalty == 0:
@@ -530,7 +516,7 @@ def solve(
     penalty = float(spec.penalty)
     bound = penalty if penalty > 0 else 1.0
     rng = np.random.default_rng([int(seed), SEED_SALT])
-    progress = _Progress(log, begin)
+    progress = Throttled(log, "sparse", begin)
     starts = spec.starts or max(1000, 2 * n)
     confirm_starts = max(CONFIRM_STARTS, CONFIRM_PER_POINT * n)
     certify_starts = spec.certify_starts or confirm_starts * 2 ** max(d - 3, 0)
