@@ -23,16 +23,17 @@ import functools
 import hashlib
 from pathlib import Path
 
-# Modules left out of every hash: they read and write files, and compute no result. An edit of them
-# reruns nothing. This is safe for the stores because a change of their layout bumps
-# store.FORMAT_VERSION, and stores of another version are refused with a message to recompute them
-# (a format version the CSV files written by cli.py do not have: an edit that changes what they
-# hold must be rerun by hand, `snakemake --forcerun RULE`). codeversion.py (this file) computes the
-# versions and no result. Their imports are still followed: a module they import is hashed unless
-# it is listed here too. Paths relative to the package folder.
+# Modules left out of every hash: they read and write files or send progress lines, and compute no
+# result. An edit of them reruns nothing. This is safe for the stores because a change of their
+# layout bumps store.FORMAT_VERSION, and stores of another version are refused with a message to
+# recompute them (a format version the CSV files written by cli.py do not have: an edit that changes
+# what they hold must be rerun by hand, `snakemake --forcerun RULE`). codeversion.py (this file)
+# computes the versions and no result. Their imports are still followed: a module they import is
+# hashed unless it is listed here too. Paths relative to the package folder.
 EXEMPT = (
     "core/cli.py",
     "core/codeversion.py",
+    "core/progress.py",
     "core/store.py",
     "images/cli.py",
     "sphere/cli.py",
