@@ -93,9 +93,10 @@ MAX_PIVOTS = 100
 # lambda = 0: a pool direction whose |g_p| has been below (1 - TIGHT) times the bound for more than
 # POOL_AGE rounds leaves the pool (not while an artificial column carries weight: at d = 2 the
 # atoms then never interpolated). Pricing reads the whole pool at each pivot, and the pool grew
-# by n a round (to ~12 n at d = 3, n = 1024) while most pivots stay near the atoms. Measured
-# (one thread, seed 0): d = 3, n = 512: 29.0 s -> 23.1 s; d = 5, n = 512: 64.7 s -> 41.1 s; the
-# pivots and rounds unchanged. POOL_AGE = 1 doubles... (see below)
+# by n a round (to ~12 n at d = 3, n = 1024) while the pivots stay near the atoms. Measured (one
+# thread, seed 0): d = 3, n = 512: 29.0 s -> 23.1 s; d = 5, n = 512: 64.7 s -> 41.1 s, pivots
+# and rounds unchanged. d = 3, n = 512, seeds 0-2: 91.7 s without, 63.2 / 67.9 / 75.7 s at
+# POOL_AGE = 2 / 3 / 5; at 2 and 1 the rounds vary more (11-14; 17 at 1).
 POOL_AGE = 3
 TIGHT = 1e-7
 # Partial pricing: pool columns with |g_p| below NEAR (times the bound) are priced only when the
