@@ -26,8 +26,8 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    fixed signs; p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
-   ascent theta <- +-v(theta)/|v(theta)| (damped where |g_p| would decrease, which settles it
-   at kinks) from many starts (random, the atoms, the data) ends on local maxima. In d = 2 the
+   ascent theta <- +-v(theta)/|v(theta)| (damped where |g_p| would decrease; on a kink it
+   reaches, along the kink) from many starts (random, the atoms, the data) ends on local maxima. In d = 2 the
    search is exact: on each of the 2n arcs between the breakpoints theta . x_i = 0, |g_p| is
    largest at v_arc's direction if inside, else at an end.
 3. Any dual point scaled by s <= bound / sup|g_p| is feasible: D(s p) is a lower bound. When
@@ -65,10 +65,11 @@ SEED_SALT = 0x5BA75E
 # a round's search, whose violators need not be maxima (160 there: +60% time at d = 5, n = 512).
 ASCENT_STEPS = 160
 ROUND_STEPS = 40
-RELEASES = 2
-# A start stops when its accepted step moves it by less than this (a cell's maximum on its
-# face); a step fraction below it means a kink (held, or the end at d - 1 kinks).
+# A start stops when its target is within this of it (the maximum of its cell on its face); a
+# step fraction below it means a kink (held, or the end at d - 1 kinks held).
 ASCENT_TOL = 1e-10
+# Times a start settled on a kink leaves it to go on off the kink (then settles there for good).
+RELEASES = 2
 # Violations of the dual constraint are most often near the atoms, where it is tight: the dense
 # searches also start CERTIFY_NEAR directions at each of these angles (radians) from each atom.
 # Measured in d = 10, n = 128: 1% of such starts reached the largest violation, 0.01% of random
@@ -231,7 +232,7 @@ def _ascend(
     of |g_p| mostly sit on kinks: stopping at the first kink reached left most starts below
     them (d = 6, n = 256: 0 of 40,000 random starts above the certified bound, against 15 with
     the kinks held, up to a violation 10x the certified one)."""
-    n, d = x.shape
+    d = x.shape[1]
     theta_all, g_all = starts.copy(), np.zeros(len(starts))
     for lo in range(0, len(starts), SEARCH_BLOCK):
         theta = starts[lo : lo + SEARCH_BLOCK].copy()
