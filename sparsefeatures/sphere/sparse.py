@@ -27,9 +27,9 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
    ascent theta <- +-v(theta)/|v(theta)| (damped where |g_p| would decrease; on a kink it
-   reaches, along the kink) from many starts (random, the atoms, the data) ends on local maxima. In d = 2 the
-   search is exact: on each of the 2n arcs between the breakpoints theta . x_i = 0, |g_p| is
-   largest at v_arc's direction if inside, else at an end.
+   reaches, along the kink) from many starts (random, the atoms, the data) ends on local
+   maxima. In d = 2 the search is exact: on each of the 2n arcs between the breakpoints
+   theta . x_i = 0, |g_p| is largest at v_arc's direction if inside, else at an end.
 3. Any dual point scaled by s <= bound / sup|g_p| is feasible: D(s p) is a lower bound. When
    a round's bound is near the objective (within CONFIRM_GAPS gap_tol) and above the certified
    one, a dense search (random starts, starts near the atoms, the data) confirms it, and its
@@ -273,9 +273,9 @@ def _ascend(
             hold = np.flatnonzero(stuck & ~done)
             if hold.size:
                 # The kink the rejected step crossed nearest to theta joins the face.
-                side = (th[hold] @ x.T) > 0
-                crossed = side != trial_side[hold]
-                j = np.argmin(np.where(crossed, np.abs(th[hold] @ x.T), np.inf), axis=1)
+                dots = th[hold] @ x.T
+                crossed = (dots > 0) != trial_side[hold]
+                j = np.argmin(np.where(crossed, np.abs(dots), np.inf), axis=1)
                 rows = live[hold]
                 normal = np.einsum("kij,kj->ki", face[rows], x[j])
                 size = np.linalg.norm(normal, axis=1)
