@@ -22,8 +22,7 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    from artificial columns of cost BIG_M and warm across rounds; its basis is at most n atoms
    and its simplex multipliers are the dual point p. Once the atoms interpolate, pool directions
    not tight (|g_p| < 1) for POOL_AGE rounds leave the pool: each pivot prices the whole pool.
-   lambda > 0: a Lasso (LARS, then coordinate descent), polished exactly on its support with
-   fixed signs; p = (y - f)/n.
+   lambda > 0: an exact Lasso (an active-set method, warm across rounds); p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
    ascent theta <- +-v(theta)/|v(theta)| (damped where |g_p| would decrease; on a kink it
@@ -52,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 from scipy.linalg.blas import dger
 
 from ..core import specs
@@ -116,11 +116,13 @@ CONFIRM_GAPS = 20
 INTERPOLATION_TOL = 1e-6
 # Initial cost of the artificial columns (lambda = 0), x10 while one stays in the optimal basis.
 BIG_M = 1e3
-# Lasso (lambda > 0): LARS steps at most (each adds or drops one column of the pool), then the
-# coordinate descent's tolerance and sweeps (scikit-learn's tol scales the dual gap by |y|^2/n).
-LARS_STEPS = 100_000
-LASSO_TOL = 1e-10
-LASSO_ITER = 20_000
+# Lasso (lambda > 0): steps of the active-set method at most (each adds, drops or trades one
+# column); a column enters when its correlation exceeds n lambda by more than LASSO_TOL of it;
+# a column whose squared distance from the span of the support's is below DEPENDENT of its squared
+# norm is dependent on them.
+LASSO_STEPS = 100_000
+LASSO_TOL = 1e-9
+DEPENDENT = 1e-10
 
 
 @dataclass(frozen=True)
@@ -492,47 +494,88 @@ class _Simplex:
         return bool((self.w[self.artificial] > 0).any())
 
 
+def _stationary(a: np.ndarray, y: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """z with a^T (y - a z) = rhs for columns a (n, s), and -1; or (None, k) when column k of a
+    lies (within DEPENDENT) in the span of the columns before it."""
+    if not a.shape[1]:
+        return np.zeros(0), -1
+    gram = a.T @ a
+    try:
+        low = np.linalg.cholesky(gram)
+    except np.linalg.LinAlgError:
+        return None, a.shape[1] - 1
+    # low_kk^2: the squared distance of column k from the span of the columns before it.
+    ratio = np.diag(low) ** 2 / np.maximum(np.diag(gram), 1e-300)
+    k = int(np.argmin(ratio))
+    if ratio[k] <= DEPENDENT:
+        return None, k
+    return scipy.linalg.cho_solve((low, True), a.T @ y - rhs), -1
+
+
 def _lasso(
     phi: np.ndarray, y: np.ndarray, penalty: float, c0: np.ndarray
 ) -> tuple[np.ndarray, float]:
-    """argmin (1/2n)|y - phi c|^2 + penalty |c|_1 over c (m,), and the objective. The start is
-    the better of c0 and the LARS solution (Efron, Hastie, Johnstone & Tibshirani 2004, "Least
-    angle regression", Ann. Statist. 32: exact in exact arithmetic, but it can fail on nearly
-    collinear columns); coordinate descent from there; then a polish on the support (the
-    stationarity equations for its signs, kept where the signs agree and P does not increase)."""
-    import warnings
+    """argmin (1/2n)|y - phi c|^2 + penalty |c|_1 over c (m,) from c0, and the objective.
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import Lasso, LassoLars
-
+    An active-set method (Lawson & Hanson 1974, "Solving least squares problems", ch. 23, on the
+    signed columns; the feature-sign search of Lee, Battle, Raina & Ng 2007, "Efficient sparse
+    coding algorithms", NIPS): on a support S with signs s, the stationary point solves
+    phi_S^T (y - phi_S c_S) = n penalty s; while a sign disagrees, c steps towards it up to the
+    first zero crossing, whose column leaves. Then the column whose correlation |phi_j^T r| most
+    exceeds n penalty enters, until none does (within LASSO_TOL): exact on the pool. A column
+    entering in the span of the support's (directions in one cell have features in a
+    d-dimensional space) trades weight with them at a fixed fit while that lowers |c|_1.
+    Coordinate descent (scikit-learn's Lasso) stalled here, its columns nearly collinear: d = 3,
+    n = 256, penalty 1e-3, 138 columns carried weight where 31 do, 13 rounds instead of 6."""
     n = len(y)
-
-    def objective(c: np.ndarray) -> float:
-        r = y - phi @ c
-        return 0.5 / n * float(r @ r) + penalty * float(np.abs(c).sum())
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        lars = LassoLars(alpha=penalty, fit_intercept=False, max_iter=LARS_STEPS).fit(phi, y)
-        start = lars.coef_ if objective(lars.coef_) < objective(c0) else c0
-        lasso = Lasso(alpha=penalty, fit_intercept=False, tol=LASSO_TOL, max_iter=LASSO_ITER)
-        lasso.set_params(warm_start=True)
-        lasso.coef_ = start.copy()
-        c = lasso.fit(np.asfortranarray(phi), y).coef_.copy()
-    best = objective(c)
-    support = np.flatnonzero(c)
-    if 0 < support.size <= n:
-        s = np.sign(c[support])
-        a = phi[:, support]
-        try:
-            polished = np.linalg.solve(a.T @ a, a.T @ y - n * penalty * s)
-        except np.linalg.LinAlgError:
-            return c, best
-        trial = np.zeros_like(c)
-        trial[support] = polished
-        if (np.sign(polished) == s).all() and objective(trial) <= best:
-            return trial, objective(trial)
-    return c, best
+    level = n * penalty
+    c = c0.copy()
+    skip = np.zeros(len(c), dtype=bool)  # entering columns that could not enter
+    enter, enter_sign = -1, 0.0
+    for _ in range(LASSO_STEPS):
+        support = np.flatnonzero(c)
+        signs = np.sign(c[support])
+        if enter >= 0:
+            support, signs = np.append(support, enter), np.append(signs, enter_sign)
+        z, dependent = _stationary(phi[:, support], y, level * signs)
+        if z is None and enter >= 0 and dependent == support.size - 1:
+            # phi_enter = phi_rest a: c_enter = sigma t, c_rest -= sigma t a keeps the fit and
+            # changes |c|_1 at the rate 1 - sigma s.a (< 0 when the column prices out).
+            rest = support[:-1]
+            move = enter_sign * np.linalg.lstsq(phi[:, rest], phi[:, enter], rcond=None)[0]
+            shrink = move * signs[:-1] > 0
+            if 1.0 - float(signs[:-1] @ move) < 0 and shrink.any():
+                t = np.where(shrink, np.abs(c[rest]) / np.where(shrink, np.abs(move), 1.0), np.inf)
+                k = int(np.argmin(t))
+                c[rest] -= t[k] * move
+                c[rest[k]] = 0.0
+                c[enter] = enter_sign * t[k]
+                enter = -1
+                continue
+        if z is None or (enter >= 0 and z[-1] * enter_sign <= 0):
+            if enter >= 0:  # the entering column would not move (rounding): not this call
+                skip[enter], enter = True, -1
+            else:  # a warm start's support not independent: its column leaves
+                c[support[dependent]] = 0.0
+            continue
+        enter = -1
+        wrong = z * signs <= 0
+        if wrong.any():
+            now = c[support]
+            t = np.where(wrong, now / np.where(wrong, now - z, 1.0), np.inf)
+            k = int(np.argmin(t))
+            c[support] = now + t[k] * (z - now)
+            c[support[k]] = 0.0
+            continue
+        c[support] = z
+        corr = phi.T @ (y - phi @ c)
+        excess = np.where((c != 0) | skip, -np.inf, np.abs(corr) - level)
+        j = int(np.argmax(excess))
+        if excess[j] <= LASSO_TOL * level:
+            break
+        enter, enter_sign = j, float(np.sign(corr[j]))
+    r = y - phi @ c
+    return c, 0.5 / n * float(r @ r) + penalty * float(np.abs(c).sum())
 
 
 # --------------------------------------------------------------------------------------------
