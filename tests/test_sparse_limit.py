@@ -7,7 +7,7 @@ import pytest
 import scipy.optimize
 
 from sparsefeatures.sphere import data as sphere
-from sparsefeatures.sphere import sparse
+from sparsefeatures.sphere import measures, sparse
 from sparsefeatures.sphere.kinds import sparse as sparse_kind
 from sparsefeatures.sphere.runs import RunContext, RunFailed
 
@@ -319,7 +319,8 @@ def test_an_uncertified_solve_is_not_a_result():
 @pytest.mark.slow
 def test_gradient_descent_converges_to_the_limit(one_torch_thread):
     """A wide mean-field network trained with the same penalty is a measure mu: its loss is the
-    limit's objective P(mu), which it approaches from above; its predictor approaches the limit's.
+    limit's objective P(mu), which it approaches from above; its predictor and its atom count
+    approach the limit's.
     (benchmarks/compare_gd_sparse.py runs n = 16..256; here one small n, ~10^5 steps.)"""
     import torch
 
@@ -339,3 +340,7 @@ def test_gradient_descent_converges_to_the_limit(one_torch_thread):
     test_gd = np.mean((net.predict(torch.from_numpy(x_test)).numpy() - y_test) ** 2)
     test_limit = np.mean((limit.predict(x_test) - y_test) ** 2)
     assert test_gd == pytest.approx(test_limit, rel=0.2)
+    # Atoms: neurons grouped by sign pattern on the data, as for the networks' atom counts.
+    x_t = torch.from_numpy(x)
+    atoms_limit = measures.n_atoms(torch.from_numpy(limit.theta), torch.from_numpy(limit.c), x_t)
+    assert measures.n_atoms(net.theta, net.w, x_t) == pytest.approx(atoms_limit, rel=0.2)
