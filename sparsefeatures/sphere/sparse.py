@@ -78,8 +78,13 @@ NEAR_ANGLES = (0.01, 0.03, 0.1)
 CERTIFY_NEAR = 4
 # Starts of the ascent handled together: bounds the (block, n) arrays.
 SEARCH_BLOCK = 2048
-# A pool column enters the basis when |g_p| > 1 + PIVOT_TOL (relative reduced cost).
+# A pool column enters the basis when |g_p| > 1 + max(PIVOT_TOL, PRICE_ROUNDING |p|_1) (relative
+# reduced cost): g_p = sum_i p_i relu(theta . x_i) is rounded by about 1e-16 |p|_1 (more after the
+# incremental updates), and while artificial columns are basic |p|_1 can reach 1e7 (d = 2,
+# n = 1024). Pivots on rounding then cycled: the first restricted solve made 100 n pivots
+# (period 4000, the objective back to the same value) where this tolerance ends it in 1028.
 PIVOT_TOL = 1e-9
+PRICE_ROUNDING = 1e-13
 # Ratio test: basis rows with Delta_k below this (relative to max |Delta|) cannot leave; and the
 # Harris tolerance on the weights that lets the largest pivot among near-ties leave. Directions in
 # one cell have features in a d-dimensional space, so an entering column is often a combination
@@ -441,7 +446,7 @@ class _Simplex:
         stop = self.pivots + MAX_PIVOTS * len(self.y)
         while self.pivots < stop:
             g = phi.T @ self.p  # (m,)
-            if np.abs(g).max() <= 1 + PIVOT_TOL:
+            if np.abs(g).max() <= 1 + self.tol():
                 return
             near = np.flatnonzero(np.abs(g) > NEAR)
             self._pivot(pool[near], phi[:, near], g[near], stop)
@@ -454,9 +459,10 @@ class _Simplex:
         gamma = np.ones(len(g))  # (m,)
         while self.pivots < stop:
             excess = np.abs(g) - 1
-            if excess.max() <= PIVOT_TOL:
+            tol = self.tol()
+            if excess.max() <= tol:
                 return
-            q = int(np.argmax(np.where(excess > PIVOT_TOL, excess * excess / gamma, -1.0)))
+            q = int(np.argmax(np.where(excess > tol, excess * excess / gamma, -1.0)))
             sigma = 1.0 if g[q] > 0 else -1.0
             delta = self.inv @ (sigma * phi[:, q])  # (n,)
             eligible = delta > PIVOT_MIN * np.abs(delta).max()
@@ -484,6 +490,10 @@ class _Simplex:
                 self.refresh()
                 g = phi.T @ self.p
                 gamma[:] = 1.0
+
+    def tol(self) -> float:
+        """The pricing tolerance at the current multipliers (PIVOT_TOL, PRICE_ROUNDING)."""
+        return max(PIVOT_TOL, PRICE_ROUNDING * float(np.abs(self.p).sum()))
 
     def measure(self) -> tuple[np.ndarray, np.ndarray]:
         on = ~self.artificial & (self.w > 0)
@@ -693,8 +703,9 @@ def solve(
                 progress(f"round {iteration}: the final search voids it (gap {gap:.2e})")
         if gap <= spec.gap_tol:
             break
-        violating = np.abs(g) > bound * (1 + PIVOT_TOL)
-        if infeasible and not violating.any() and sup <= bound * (1 + PIVOT_TOL):
+        tol = simplex.tol() if simplex is not None else PIVOT_TOL
+        violating = np.abs(g) > bound * (1 + tol)
+        if infeasible and not violating.any() and sup <= bound * (1 + tol):
             simplex.big_m *= 10  # an artificial column too cheap to leave: raise its cost
             simplex.refresh()
         found, _ = _distinct(cand[violating], g[violating], x, add)
