@@ -183,6 +183,17 @@ def test_exact_search_on_the_circle_beats_a_fine_grid_lp():
     assert brute_dual_sup(p, x) <= (1 + result.dual_violation) * (1 + 1e-9)
 
 
+def test_the_circle_at_n_1024_certifies_without_cycling():
+    """d = 2, n = 1024, where the first restricted solve cycled (100 n pivots on reduced costs at
+    the rounding of g_p) and the artificial columns took 43 rounds to leave (205,600 pivots in
+    all): with the breakpoints in the first pool and pricing above the rounding it certifies in a
+    few n pivots (the certificate against a brute force: test_exact_search_on_the_circle_...)."""
+    x, y = data(1024, {"kind": "constant"}, d=2)
+    result = sparse.solve(x, y, sparse.SparseSpec(), seed=0)
+    assert result.converged and result.train_residual < 1e-8
+    assert result.pivots <= 10 * len(y)
+
+
 @pytest.mark.parametrize(
     ("target", "n", "d", "lam"),
     [

@@ -28,7 +28,8 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    ascent theta <- +-v(theta)/|v(theta)| (damped where |g_p| would decrease; on a kink it
    reaches, along the kink) from many starts (random, the atoms, the data) ends on local
    maxima. In d = 2 the search is exact: on each of the 2n arcs between the breakpoints
-   theta . x_i = 0, |g_p| is largest at v_arc's direction if inside, else at an end.
+   theta . x_i = 0, |g_p| is largest at v_arc's direction if inside, else at an end (and the
+   first pool holds the breakpoints, whose features span every direction's).
 3. Any dual point scaled by s <= bound / sup|g_p| is feasible: D(s p) is a lower bound. When
    a round's bound is near the objective (within CONFIRM_GAPS gap_tol) and above the certified
    one, a dense search (random starts, starts near the atoms, the data) confirms it, and its
@@ -302,17 +303,18 @@ def _ascend(
     return theta_all, g_all
 
 
-def _breakpoints(x: np.ndarray) -> np.ndarray:
-    """d = 2: the angles (2n,) of the directions with theta . x_i = 0, sorted in [0, 2 pi)."""
+def _breakpoints(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """d = 2: the directions with theta . x_i = 0, as angles (2n,) sorted in [0, 2 pi) and as
+    unit vectors (2n, 2)."""
     phi = np.arctan2(x[:, 1], x[:, 0])
-    return np.sort(np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi))
+    cuts = np.sort(np.mod(np.concatenate([phi + np.pi / 2, phi - np.pi / 2]), 2 * np.pi))
+    return cuts, np.stack([np.cos(cuts), np.sin(cuts)], axis=1)
 
 
 def _arcs(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """d = 2: the local maxima of |g_p| on the circle, exactly: candidate directions (k, 2) and
     g_p there (k,). g_p is linear on each arc between the 2n breakpoints theta . x_i = 0."""
-    cuts = _breakpoints(x)
-    ends = np.stack([np.cos(cuts), np.sin(cuts)], axis=1)  # (2n, 2) breakpoints
+    cuts, ends = _breakpoints(x)
     width = np.diff(np.append(cuts, cuts[0] + 2 * np.pi))  # (2n,) arc lengths
     mid_phi = cuts + width / 2
     mid = np.stack([np.cos(mid_phi), np.sin(mid_phi)], axis=1)
@@ -646,8 +648,7 @@ def solve(
     # solve certifies in 1 round (5.8 s).
     pool = np.concatenate([x, _random_directions(max(200, n), d, rng)])
     if d == 2:
-        cuts = _breakpoints(x)
-        pool = np.concatenate([pool, np.stack([np.cos(cuts), np.sin(cuts)], axis=1)])
+        pool = np.concatenate([pool, _breakpoints(x)[1]])
     c_pool = np.zeros(len(pool))  # lambda > 0: the Lasso's weights on the pool
     idle = np.zeros(len(pool), dtype=np.int64)  # rounds since each direction was tight
     simplex = _Simplex(x, y) if penalty == 0 else None
