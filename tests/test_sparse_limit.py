@@ -194,6 +194,21 @@ def test_the_circle_at_n_1024_certifies_without_cycling():
     assert result.pivots <= 10 * len(y)
 
 
+def test_the_first_basis_is_feasible_pool_columns_or_else_the_artificial_ones():
+    """Pool features spanning R^n: the first basis is n pool columns signed so that their weights
+    are positive (B w = y, w >= 0, no artificial column). With a data point repeated they cannot
+    span R^n: the artificial columns start, and the solve still certifies."""
+    x, y = data(64, TEACHER)
+    extra = sphere.uniform_sphere(200, D, np.random.default_rng(1))
+    simplex = sparse._Simplex(x, y, np.concatenate([x, extra]))
+    assert not simplex.artificial.any() and (simplex.w >= 0).all()
+    assert np.abs(simplex.columns() @ simplex.w - y).max() < 1e-10
+    x, y = np.concatenate([x, x[:1]]), np.concatenate([y, y[:1]])
+    assert sparse._Simplex(x, y, np.concatenate([x, extra])).artificial.all()
+    result = sparse.solve(x, y, sparse.SparseSpec(), seed=0)
+    assert result.converged and result.train_residual < 1e-8
+
+
 def test_the_atoms_interpolate_to_rounding_on_an_ill_conditioned_circle():
     """d = 2, relu teacher, n = 1024: the final basis has condition number ~1e9, and the weights
     the pivots had updated missed the data by 2.4e-6 (above the interpolation tolerance: the run
