@@ -248,6 +248,27 @@ def test_certifies_and_the_certificate_survives_brute_force(target, n, d, lam):
         assert result.train_residual < 1e-8 and result.n_atoms <= n
 
 
+def test_the_dense_search_starts_at_the_atoms_whatever_their_weights_sign(monkeypatch):
+    """The dense searches start at each atom, where |g_p| = 1 and violations cluster. An atom of
+    negative weight sits at theta, not -theta: g_p(-theta) = g_p(theta) - theta . X^T p, and here
+    (d = 8, n = 32, relu teacher) X^T p = 1.8 with 11 atoms of negative weight."""
+    x, y = data(32, {"kind": "teacher", "activation": "relu", "power": 1, "width": 2000}, 1, d=8)
+
+    class FirstSearch(Exception):
+        pass
+
+    def stop_at_the_first(x, p, rng, starts, extra):
+        raise FirstSearch(p, extra)
+
+    monkeypatch.setattr(sparse, "_dense_search", stop_at_the_first)
+    with pytest.raises(FirstSearch) as first:
+        sparse.solve(x, y, sparse.SparseSpec(), seed=1)
+    p, atoms = first.value.args
+    g = np.maximum(atoms @ x.T, 0.0) @ p
+    assert (g < 0).sum() >= 5 and np.linalg.norm(x.T @ p) > 0.5  # the case the test is about
+    np.testing.assert_allclose(np.abs(g), 1.0, rtol=0, atol=1e-6)
+
+
 def test_the_certificate_survives_a_second_search_in_high_dimension():
     """d = 10: the dual constraint's maxima have basins of ~1e-5 of the sphere, which random
     directions do not hit; the solver's sup must stand against a second search (the ascent from
