@@ -714,11 +714,10 @@ def solve(
             theta, c = pool[on], c_pool[on]
             p = (y - phi @ c_pool) / n
         # Search from random directions, the atoms and the last violators. The atoms are their own
-        # directions whatever their weights' signs (|g_p| is at its bound there); not the
+        # directions theta whatever their weights' signs (|g_p| is at its bound there); not the
         # antipodes -theta of those of negative weight: g_p(-theta) = g_p(theta) - theta . X^T p,
         # and X^T p reaches 0.9-1.8 at d = 6..8, n = 64..128 on teachers.
-        atoms = theta
-        begin_at = np.concatenate([_random_directions(starts, d, rng), atoms, found])
+        begin_at = np.concatenate([_random_directions(starts, d, rng), theta, found])
         cand, g = _search(x, p, begin_at, ROUND_STEPS)
         g_pool = phi.T @ p
         sup = max(float(np.abs(g).max()), float(np.abs(g_pool).max()))
@@ -729,7 +728,7 @@ def solve(
         # A round whose bound could certify, or improve the certificate near the end: confirm it
         # by the dense search (its violators join the next round's).
         if dual > best and objective - dual <= CONFIRM_GAPS * spec.gap_tol * objective:
-            dense, cand_dense, g_dense = _dense_search(x, p, rng, confirm_starts, atoms)
+            dense, cand_dense, g_dense = _dense_search(x, p, rng, confirm_starts, theta)
             sup = max(sup, dense)
             dual = _dual_bound(p, y, penalty, sup)
             if dual > best:
@@ -750,7 +749,7 @@ def solve(
             # searched once more, from certify_starts starts. A violation found there weakens
             # its bound, and its directions join the pool.
             _, p_cert, sup_cert = certified
-            wide, cand_wide, g_wide = _dense_search(x, p_cert, rng, certify_starts, atoms)
+            wide, cand_wide, g_wide = _dense_search(x, p_cert, rng, certify_starts, theta)
             if wide > sup_cert:
                 certified = (_dual_bound(p_cert, y, penalty, wide), p_cert, wide)
                 gap = (objective - certified[0]) / objective
