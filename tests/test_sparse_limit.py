@@ -168,6 +168,41 @@ def test_restricted_lasso_is_exact_on_the_solvers_pools(monkeypatch):
         assert objective <= cd_objective * (1 + 1e-12)
 
 
+def highs_restricted(phi: np.ndarray, y: np.ndarray, big_m: float) -> float:
+    """min sum |c_j| + big_m sum |a_i| s.t. phi c + a = y, by HiGHS's dual simplex."""
+    n, m = phi.shape
+    eye = np.eye(n)
+    res = scipy.optimize.linprog(
+        np.concatenate([np.ones(2 * m), np.full(2 * n, big_m)]),
+        A_eq=np.hstack([phi, -phi, eye, -eye]),
+        b_eq=y,
+        bounds=(0, None),
+        method="highs-ds",
+    )
+    assert res.status == 0
+    return float(res.fun)
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+def test_interior_point_matches_highs_on_a_restricted_problem(repeat):
+    """The restricted problem (lambda = 0) on a pool of random directions: the interior point's
+    dual point is feasible and its objective HiGHS's optimum (strong duality), its weights
+    interpolate at that objective. With a data point repeated under another label no measure interpolates: the
+    artificial columns carry the difference, at the same optimum as HiGHS's."""
+    x, y = data(64, TEACHER)
+    if repeat:
+        x, y = np.concatenate([x, x[:1]]), np.concatenate([y, y[:1] + 0.5])
+    pool = sphere.uniform_sphere(400, D, np.random.default_rng(2))
+    phi = np.maximum(x @ pool.T, 0.0)
+    c, a, p = sparse._interior_point(phi, y, 10.0)
+    reference = highs_restricted(phi, y, 10.0)
+    assert float(y @ p) == pytest.approx(reference, rel=1e-7)
+    assert np.abs(c).sum() + 10.0 * np.abs(a).sum() == pytest.approx(reference, rel=1e-6)
+    assert np.abs(phi.T @ p).max() <= 1 + 1e-8 and np.abs(p).max() <= 10 * (1 + 1e-8)
+    assert np.abs(phi @ c + a - y).max() <= 1e-6 * np.abs(y).max()
+    assert (np.abs(a).max() > 0.1) == repeat
+
+
 def test_exact_search_on_the_circle_beats_a_fine_grid_lp():
     """d = 2, where the search is exact: the continuous optimum is below a fine grid's, and the
     certificate holds against a brute-force sup on a finer grid."""

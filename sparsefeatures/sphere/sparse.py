@@ -17,13 +17,16 @@ a semi-infinite programme, solved by an exchange (column generation) method (Het
 Boyd, Schiebinger & Recht 2017 ("The alternating descent conditional gradient method") and
 Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient descent"):
 
-1. Restricted problem on a pool of directions. lambda = 0: a revised simplex method with a
-   dense explicit basis inverse (n x n, updated in O(n^2) per pivot, Devex pricing), started
-   from n pool columns picked by a pivoted QR and signed to be feasible (from artificial columns
-   of cost BIG_M where the pool's features do not span R^n), warm across rounds; its basis is at
-   most n atoms and its simplex multipliers are the dual point p. Once the atoms interpolate,
-   pool directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool: each pivot prices
-   the whole pool.
+1. Restricted problem on a pool of directions. lambda = 0: a primal-dual interior-point method
+   (Mehrotra's predictor-corrector; artificial columns of cost BIG_M keep it feasible where the
+   pool's features do not span R^n), each round from scratch: a step is one n x n normal
+   matrix, n^2 m flops in BLAS 3, and 14-25 steps solve a round, where the revised simplex
+   method (dense explicit basis inverse, Devex pricing, warm across rounds) needed 4-6 n pivots
+   of n^2 + n m flops in BLAS 2. Its dual point p is the round's. Once the atoms interpolate,
+   pool directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool. The interior point
+   spreads weight over all the tight directions; at the end the simplex method started from
+   the basis its largest weights span (crossover: Megiddo 1991, "On finding primal- and
+   dual-optimal bases", ORSA J. Comput. 3) gives the vertex: at most n atoms.
    lambda > 0: an exact Lasso (an active-set method, warm across rounds); p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
@@ -59,7 +62,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg.blas import dger
+from scipy.linalg.blas import dger, dsyrk
 
 from ..core import specs
 from ..core.progress import Throttled
@@ -99,6 +102,19 @@ PRICE_ROUNDING = 1e-13
 # became singular (d = 2, n = 1024); at 1e-7 that solve certifies.
 PIVOT_MIN = 1e-7
 HARRIS = 1e-12
+# lambda = 0, the interior-point method: it stops when the complementarity z.s is below IPM_TOL
+# of the dual objective and the dual residual below IPM_TOL, or after IPM_STEPS steps; each step
+# goes IPM_STEP of the way to the boundary; IPM_SHIFT: the normal matrix's first diagonal shift.
+# Measured (d = 3, n = 512 and 1024): 14-25 steps a round.
+IPM_TOL = 1e-9
+IPM_STEPS = 100
+IPM_STEP = 0.99
+IPM_SHIFT = 1e-14
+# The crossover prices the pool directions with |g_p| >= 1 - CROSSOVER_TIGHT at the interior
+# point's p first, then the whole pool. Measured (d = 3, n = 1024, the last round's pool of 5852):
+# 5003 pivots (22.9 s) on the whole pool at once, 806 on the 1959 within 1e-6 first, 421 on the
+# 1704 within 1e-8 (2.2 s); within 1e-4, 4219.
+CROSSOVER_TIGHT = 1e-8
 # Simplex pivots between two recomputations of the basis inverse from scratch (rounding).
 REFRESH = 400
 # Pivots per restricted solve at most, in units of n (measured: ~10 n in the first, fewer after).
@@ -123,7 +139,10 @@ NEAR = 0.9
 CONFIRM_STARTS, CONFIRM_PER_POINT = 4000, 20
 # A round's dual bound is confirmed by the dense search when it is within this many gap_tol of
 # the objective (and above the certified bound): rounds far from the end are not worth a search.
-CONFIRM_GAPS = 20
+# Measured with the interior point's rounds (one thread, two solves at once, n = 1024): 20 -> 2
+# takes d = 3 from 149 s (12 rounds) to 99 s (10), d = 5 from 133 s (19) to 125 s (22). (With
+# the simplex's rounds 2 had been 25-35% faster at d = 3, n = 512, and no faster at d = 5, 6.)
+CONFIRM_GAPS = 2
 # lambda = 0: the atoms must interpolate to this (relative to max |y|) to be certified.
 INTERPOLATION_TOL = 1e-6
 # Initial cost of the artificial columns (lambda = 0; they start the basis only where the first
@@ -433,34 +452,44 @@ class _Simplex:
     sigma relu(X theta) (cost 1) or artificial columns sigma e_i (cost big_m). Keeps B^-1 (n, n),
     the weights w and the simplex multipliers p = B^-T cost."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, pool: np.ndarray) -> None:
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, pool: np.ndarray, weights: np.ndarray | None = None
+    ) -> None:
         n, d = x.shape
         self.x, self.y, self.big_m = x, y, BIG_M
         self.theta = np.zeros((n, d))  # (n, d) atom directions (rows of artificials unused)
         self.sigma = np.where(y < 0, -1.0, 1.0)  # (n,) column signs
         self.artificial = np.ones(n, dtype=bool)  # artificial column k is sigma_k e_k
         self.pivots, self.since_refresh = 0, 0
-        self._crash(pool)
+        if weights is None or not self._crash(pool, weights):
+            self._crash(pool)
         self.refresh()
 
-    def _crash(self, pool: np.ndarray) -> None:
+    def _crash(self, pool: np.ndarray, weights: np.ndarray | None = None) -> bool:
         """The first basis: n pool columns, when their features span R^n, each signed so that its
         weight in B w = y is positive (columns of either sign are allowed, so any nonsingular
         basis is feasible); else the artificial columns. The columns are those QR with column
         pivoting takes first (Businger & Golub 1965, "Linear least squares solutions by
         Householder transformations", Numer. Math. 7), well conditioned among the pool's. From the
         artificial columns the first restricted solve needed ~14 n pivots (d = 3, n = 1024) and
-        at d = 2 their cost drove |p|_1 to 1e7, near cycling (the stall rule, BIG_M)."""
+        at d = 2 their cost drove |p|_1 to 1e7, near cycling (the stall rule, BIG_M).
+        With weights (m,) >= 0 (an interior point's), the pivoted QR is that of the 2n columns of
+        largest weight scaled by their weights: the basis of the vertex it is near. Whether a
+        basis of pool columns was found."""
         n = len(self.y)
         phi = relu_features(pool, self.x)
+        if weights is not None:
+            top = np.argsort(-weights, kind="stable")[: 2 * n]
+            pool, phi = pool[top], phi[:, top] * weights[top]
         _, r, order = scipy.linalg.qr(phi, mode="economic", pivoting=True)
         size = np.abs(np.diag(r))
         if len(size) < n or size[n - 1] <= CRASH_RCOND * size[0]:
-            return
+            return False
         w = np.linalg.solve(phi[:, order[:n]], self.y)
         self.theta = pool[order[:n]].copy()
         self.sigma = np.where(w < 0, -1.0, 1.0)
         self.artificial[:] = False
+        return True
 
     def columns(self) -> np.ndarray:
         """B (n, n)."""
@@ -540,16 +569,117 @@ class _Simplex:
                 gamma[:] = 1.0
 
     def tol(self) -> float:
-        """The pricing tolerance at the current multipliers (PIVOT_TOL, PRICE_ROUNDING)."""
-        return max(PIVOT_TOL, PRICE_ROUNDING * float(np.abs(self.p).sum()))
+        """The pricing tolerance at the current multipliers."""
+        return _price_tol(self.p)
 
     def measure(self) -> tuple[np.ndarray, np.ndarray]:
         on = ~self.artificial & (self.w > 0)
         return self.theta[on], (self.sigma * self.w)[on]
 
     def infeasible(self) -> bool:
-        """Whether an artificial column carries weight (the atoms do not interpolate yet)."""
-        return bool((self.w[self.artificial] > 0).any())
+        """Whether an artificial column carries weight beyond INTERPOLATION_TOL (the atoms do not
+        interpolate yet; a rounding weight stays where the features do not span R^n)."""
+        return bool((self.w[self.artificial] > INTERPOLATION_TOL * np.abs(self.y).max()).any())
+
+
+def _boundary_step(v: np.ndarray, dv: np.ndarray) -> float:
+    """The largest step t <= 1 with v + t dv >= 0, for v > 0."""
+    down = dv < 0
+    return min(1.0, float((-v[down] / dv[down]).min())) if down.any() else 1.0
+
+
+def _shifted_cholesky(normal: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    """The Cholesky factor (scipy.linalg.cho_factor) of normal + shift I, shift = IPM_SHIFT max
+    diag(normal), x100 until it exists (None past max diag(normal)). Late on an interior point's
+    ratios z/s span 1e-20..1e20 and the rounding of its normal matrix can leave it indefinite
+    (d = 2 and 3, n = 1024); a shifted step is still a descent direction."""
+    diagonal = np.diag_indices(len(normal))
+    top = float(normal[diagonal].max())
+    shift, added = IPM_SHIFT * top, 0.0
+    while shift <= top:
+        normal[diagonal] += shift - added
+        added = shift
+        try:
+            return scipy.linalg.cho_factor(normal, lower=True, check_finite=False)
+        except (np.linalg.LinAlgError, ValueError):
+            shift *= 100
+    return None
+
+
+def _interior_point(
+    phi: np.ndarray, y: np.ndarray, big_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lambda = 0, the restricted problem on a pool with features phi (n, m):
+
+        min sum_j |c_j| + big_m sum_i |a_i|  s.t.  phi c + a = y,
+
+    a the artificial columns (zero once the pool's atoms interpolate y; they keep the problem
+    feasible and the normal matrix nonsingular), by Mehrotra's predictor-corrector method
+    (Mehrotra 1992, "On the implementation of a primal-dual interior point method", SIAM J.
+    Optim. 2; Nocedal & Wright 2006, "Numerical Optimization", Algorithm 14.3) on the standard
+    form c = u - v, a = a+ - a-, all >= 0. A step costs one normal matrix
+    phi diag(d_u + d_v) phi^T + diag(d_a+ + d_a-) (n^2 m, one BLAS syrk) and its Cholesky factor.
+    Returns c (m,), a (n,) and the dual point p (n,) (|phi^T p| <= 1, |p| <= big_m up to
+    IPM_TOL), whose y.p is the optimum up to the complementarity z.s <= IPM_TOL y.p. A z = y
+    holds at the start and each step keeps it up to the rounding of the normal equations
+    (1e-7..1e-6 of max |y| late on, larger than IPM_TOL: not a stopping rule): the weights are
+    the crossover's start, the dual point is what the round uses."""
+    n, m = phi.shape
+    cost = np.concatenate([np.ones(2 * m), np.full(2 * n, big_m)])
+
+    def primal(z: np.ndarray) -> np.ndarray:  # A z
+        return phi @ (z[:m] - z[m : 2 * m]) + z[2 * m : 2 * m + n] - z[2 * m + n :]
+
+    def adjoint(p: np.ndarray) -> np.ndarray:  # A^T p
+        g = phi.T @ p
+        return np.concatenate([g, -g, p, -p])
+
+    # Mehrotra's starting point: the least-norm solution of A z = y (A A^T = 2 phi phi^T + 2 I)
+    # and p = 0, shifted inside the orthant.
+    gram = 2.0 * (phi @ phi.T)
+    gram[np.diag_indices(n)] += 2.0
+    q = scipy.linalg.solve(gram, y, assume_a="pos")
+    z = adjoint(q)
+    p, s = np.zeros(n), cost.copy()
+    z += max(-1.5 * float(z.min()), 0.0)
+    zs = float(z @ s)
+    z, s = z + 0.5 * zs / float(s.sum()), s + 0.5 * zs / float(z.sum())
+    for _ in range(IPM_STEPS):
+        r_primal = primal(z) - y
+        r_dual = adjoint(p) + s - cost
+        if float(z @ s) <= IPM_TOL * abs(float(y @ p)) and np.abs(r_dual).max() <= IPM_TOL:
+            break
+        ratio = z / s
+        scaled = phi * np.sqrt(ratio[:m] + ratio[m : 2 * m])
+        normal = dsyrk(1.0, scaled, lower=1)
+        diagonal = np.diag_indices(n)
+        normal[diagonal] += ratio[2 * m : 2 * m + n] + ratio[2 * m + n :]
+        factor = _shifted_cholesky(normal)
+        if factor is None:
+            break  # (not seen) the normal matrix is not finite: the point reached so far
+
+        mu = float(z @ s) / len(z)
+        # The predictor (affine) direction, then the corrector: S dz + Z ds = r_comp,
+        # A dz = -r_primal, A^T dp + ds = -r_dual.
+        r_comp = -z * s
+        for corrector in (False, True):
+            rhs = -r_primal - primal(ratio * r_dual + r_comp / s)
+            dp = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+            ds = -r_dual - adjoint(dp)
+            dz = r_comp / s - ratio * ds
+            step_z, step_s = _boundary_step(z, dz), _boundary_step(s, ds)
+            if not corrector:
+                mu_affine = float((z + step_z * dz) @ (s + step_s * ds)) / len(z)
+                r_comp = -z * s + (mu_affine / mu) ** 3 * mu - dz * ds
+        z = z + IPM_STEP * step_z * dz
+        p, s = p + IPM_STEP * step_s * dp, s + IPM_STEP * step_s * ds
+    return z[:m] - z[m : 2 * m], z[2 * m : 2 * m + n] - z[2 * m + n :], p
+
+
+def _price_tol(p: np.ndarray) -> float:
+    """The relative violation of |g_p| <= bound that counts at the dual point p: PIVOT_TOL, or
+    the rounding of g_p (PRICE_ROUNDING |p|_1) where that is larger."""
+    return max(PIVOT_TOL, PRICE_ROUNDING * float(np.abs(p).sum()))
 
 
 def _stationary(a: np.ndarray, y: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray | None, int]:
@@ -692,7 +822,14 @@ def solve(
         pool = np.concatenate([pool, _breakpoints(x)[1]])
     c_pool = np.zeros(len(pool))  # lambda > 0: the Lasso's weights on the pool
     idle = np.zeros(len(pool), dtype=np.int64)  # rounds since each direction was tight
-    simplex = _Simplex(x, y, pool) if penalty == 0 else None
+    # lambda = 0: the simplex method in d = 2, where one round mostly certifies (the first pool's
+    # breakpoints) and its bases are ill-conditioned (|p|_1 ~ 3e6: the interior point's normal
+    # equations lost the dual point, gap 0.95 after 50 rounds, relu teacher, n = 1024); the
+    # interior point in d >= 3, with the artificial columns' cost big_m and the last restricted
+    # problem's pool, features, weights and dual point (the crossover's start).
+    simplex = _Simplex(x, y, pool) if penalty == 0 and d == 2 else None
+    interior = penalty == 0 and d > 2
+    big_m, solved = BIG_M, None
     found = np.zeros((0, d))  # the last round's violators: starts of the next search
     theta, c, p = np.zeros((0, d)), np.zeros(0), np.zeros(n)
     iteration, sup, objective = 0, 0.0, 0.0
@@ -708,7 +845,18 @@ def solve(
             theta, c = simplex.measure()
             p = simplex.p.copy()
             objective = float(np.abs(c).sum())
+            infeasible = simplex.infeasible()
+        elif interior:
+            c_pool, artificial, p = _interior_point(phi, y, big_m)
+            objective = float(y @ p)  # the restricted optimum, up to IPM_TOL
+            solved = (pool, phi, np.abs(c_pool), p)
+            infeasible = bool(np.abs(artificial).max() > INTERPOLATION_TOL * np.abs(y).max())
+            # The atoms, as search starts: the n directions of largest weight (a vertex's number;
+            # the interior point spreads weight over all the tight ones).
+            top = np.argsort(-np.abs(c_pool), kind="stable")[:n]
+            theta, c = pool[top], c_pool[top]
         else:
+            infeasible = False
             c_pool, objective = _lasso(phi, y, penalty, c_pool)
             on = c_pool != 0
             theta, c = pool[on], c_pool[on]
@@ -721,7 +869,6 @@ def solve(
         cand, g = _search(x, p, begin_at, ROUND_STEPS)
         g_pool = phi.T @ p
         sup = max(float(np.abs(g).max()), float(np.abs(g_pool).max()))
-        infeasible = simplex is not None and simplex.infeasible()
         dual = -math.inf if infeasible else _dual_bound(p, y, penalty, sup)
         round_gap = (objective - dual) / objective if not infeasible else math.inf
         best = certified[0] if certified is not None else -math.inf
@@ -759,20 +906,22 @@ def solve(
                 progress(f"round {iteration}: the final search finds more (gap {gap:.2e})")
         if gap <= spec.gap_tol:
             break
-        tol = simplex.tol() if simplex is not None else PIVOT_TOL
+        tol = _price_tol(p) if penalty == 0 else PIVOT_TOL
         violating = np.abs(g) > bound * (1 + tol)
         stalled = len(history["objective"]) > 1 and (
             abs(history["objective"][-2] - objective) <= STALL * objective
         )
         if infeasible and (stalled or (not violating.any() and sup <= bound * (1 + tol))):
-            simplex.big_m *= 10  # an artificial column too cheap to leave: raise its cost
-            simplex.refresh()
+            big_m *= 10  # an artificial column too cheap to leave: raise its cost
+            if simplex is not None:
+                simplex.big_m = big_m
+                simplex.refresh()
         found, _ = _distinct(cand[violating], g[violating], x, add)
         # Keep the pool's near-active directions (lambda = 0: tight in the last POOL_AGE rounds)
         # and the Lasso's support; add the violators.
         keep = np.abs(g_pool) >= spec.prune * bound
         idle = np.where(np.abs(g_pool) >= (1 - TIGHT) * bound, 0, idle + 1)
-        if simplex is None:
+        if penalty > 0:
             keep |= c_pool != 0
         elif not infeasible:
             keep &= idle <= POOL_AGE
@@ -780,6 +929,14 @@ def solve(
         c_pool = np.concatenate([c_pool[keep], np.zeros(len(found))])
         idle = np.concatenate([idle[keep], np.zeros(len(found), dtype=np.int64)])
 
+    if solved is not None:
+        # The vertex: the simplex method from the interior point's basis (crossover), on the
+        # directions tight at its dual point first.
+        pool, phi, weights, p_solved = solved
+        tight = np.abs(phi.T @ p_solved) >= 1 - CROSSOVER_TIGHT
+        simplex = _Simplex(x, y, pool, weights)
+        simplex.optimise(pool[tight], phi[:, tight])
+        simplex.optimise(pool, phi)
     if simplex is not None:
         simplex.solve_weights()
         theta, c = simplex.measure()
