@@ -1,11 +1,12 @@
 """The sparse limit's solver (sparse.solve, penalty 0) against a dense grid LP on the same data.
 
 For each d and n: sparse.solve on the constant target (wall time, certified relative duality gap,
-atoms, exchange rounds, simplex pivots) and the log-log slope of time against n per d. Where
-n <= --grid-max-n, the baseline of the tests in the same process: min |mu|_TV over a fixed grid
-of --grid random directions, one HiGHS LP (scipy.optimize.linprog), with the ratios of times and
-of objectives (grid TV / continuous TV >= 1: the grid's discretisation). One BLAS thread by
-default (--threads). Prints a table and writes JSON (default benchmarks/results/sparse.json).
+atoms, exchange rounds, simplex pivots: the rounds' at d = 2, the crossover's above) and the
+log-log slope of time against n per d. Where n <= --grid-max-n, the baseline of the tests in the
+same process: min |mu|_TV over a fixed grid of --grid random directions, one HiGHS LP
+(scipy.optimize.linprog), with the ratios of times and of objectives (grid TV / continuous TV >= 1:
+the grid's discretisation). One BLAS thread by default (--threads). Prints a table and writes JSON
+(default benchmarks/results/sparse.json).
 
     python benchmarks/bench_sparse.py [--dims 2 3 5] [--sizes 64 128 256 512 1024]
         [--grid 20000] [--grid-max-n 128] [--threads 1]

@@ -17,16 +17,20 @@ a semi-infinite programme, solved by an exchange (column generation) method (Het
 Boyd, Schiebinger & Recht 2017 ("The alternating descent conditional gradient method") and
 Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient descent"):
 
-1. Restricted problem on a pool of directions. lambda = 0: a primal-dual interior-point method
-   (Mehrotra's predictor-corrector; artificial columns of cost BIG_M keep it feasible where the
-   pool's features do not span R^n), each round from scratch: a step is one n x n normal
-   matrix, n^2 m flops in BLAS 3, and 14-25 steps solve a round, where the revised simplex
-   method (dense explicit basis inverse, Devex pricing, warm across rounds) needed 4-6 n pivots
-   of n^2 + n m flops in BLAS 2. Its dual point p is the round's. Once the atoms interpolate,
-   pool directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool. The interior point
-   spreads weight over all the tight directions; at the end the simplex method started from
-   the basis its largest weights span (crossover: Megiddo 1991, "On finding primal- and
-   dual-optimal bases", ORSA J. Comput. 3) gives the vertex: at most n atoms.
+1. Restricted problem on a pool of directions. lambda = 0, d >= 3: a primal-dual interior-point
+   method (Mehrotra's predictor-corrector; artificial columns of cost BIG_M keep it feasible
+   where the pool's features do not span R^n), each round from scratch: a step is one n x n
+   normal matrix, n^2 m flops in BLAS 3, and 14-25 steps solve a round, where the revised
+   simplex method needed 4-6 n pivots of n^2 + n m flops in BLAS 2. Its dual point p is the
+   round's. The interior point spreads weight over all the tight directions; at the end the
+   simplex method started from the basis its largest weights span (crossover: Megiddo 1991, "On
+   finding primal- and dual-optimal bases", ORSA J. Comput. 3) gives the vertex: at most n
+   atoms. lambda = 0, d = 2: the revised simplex method in every round (dense explicit basis
+   inverse, n x n, updated in O(n^2) per pivot, Devex pricing, warm across rounds; started from
+   n pool columns picked by a pivoted QR and signed to be feasible, or from the artificial
+   columns), whose multipliers are p: one or two rounds certify, on bases too ill-conditioned
+   for an interior point's normal equations. Once the atoms interpolate, pool directions not
+   tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
    lambda > 0: an exact Lasso (an active-set method, warm across rounds); p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
@@ -120,12 +124,12 @@ REFRESH = 400
 # Pivots per restricted solve at most, in units of n (measured: ~10 n in the first, fewer after).
 MAX_PIVOTS = 100
 # lambda = 0: a pool direction whose |g_p| has been below (1 - TIGHT) times the bound for more than
-# POOL_AGE rounds leaves the pool (not while an artificial column carries weight: at d = 2 the
-# atoms then never interpolated). Pricing reads the whole pool at each pivot, and the pool grew
-# by n a round (to ~12 n at d = 3, n = 1024) while the pivots stay near the atoms. Measured (one
-# thread, seed 0): d = 3, n = 512: 29.0 s -> 23.1 s; d = 5, n = 512: 64.7 s -> 41.1 s, pivots
-# and rounds unchanged. d = 3, n = 512, seeds 0-2: 91.7 s without, 63.2 / 67.9 / 75.7 s at
-# POOL_AGE = 2 / 3 / 5; at 2 and 1 the rounds vary more (11-14; 17 at 1).
+# POOL_AGE rounds leaves the pool (not while an artificial column carries weight: at d = 2 the atoms
+# then never interpolated). An interior-point step costs n^2 m for a pool of m (a pivot n m), and
+# the pool grew by n a round (to ~12 n at d = 3, n = 1024) while the atoms stay few. Measured with
+# the simplex method's rounds (one thread, seed 0): d = 3, n = 512: 29.0 s -> 23.1 s; d = 5, n =
+# 512: 64.7 s -> 41.1 s, pivots and rounds unchanged. d = 3, n = 512, seeds 0-2: 91.7 s without,
+# 63.2 / 67.9 / 75.7 s at POOL_AGE = 2 / 3 / 5; at 2 and 1 the rounds vary more (11-14; 17 at 1).
 POOL_AGE = 3
 TIGHT = 1e-7
 # Partial pricing: pool columns with |g_p| below NEAR (times the bound) are priced only when the
@@ -229,7 +233,7 @@ class SparseResult:
     iterations: int  # exchange rounds
     converged: bool  # duality_gap <= gap_tol
     seconds: float  # wall time of solve()
-    pivots: int  # simplex pivots (lambda = 0; 0 otherwise)
+    pivots: int  # simplex pivots, lambda = 0: the rounds' (d = 2) or the crossover's; else 0
     # Per round: "objective" (restricted problem), "gap" (against the round's search), "pool"
     # (candidate directions), "seconds" (wall time so far).
     history: dict[str, np.ndarray]
