@@ -187,8 +187,8 @@ def highs_restricted(phi: np.ndarray, y: np.ndarray, big_m: float) -> float:
 def test_interior_point_matches_highs_on_a_restricted_problem(repeat):
     """The restricted problem (lambda = 0) on a pool of random directions: the interior point's
     dual point is feasible and its objective HiGHS's optimum (strong duality), its weights
-    interpolate at that objective. With a data point repeated under another label no measure interpolates: the
-    artificial columns carry the difference, at the same optimum as HiGHS's."""
+    interpolate at that objective. With a data point repeated under another label no measure
+    interpolates: the artificial columns carry the difference, at the same optimum as HiGHS's."""
     x, y = data(64, TEACHER)
     if repeat:
         x, y = np.concatenate([x, x[:1]]), np.concatenate([y, y[:1] + 0.5])

@@ -596,7 +596,7 @@ def _shifted_cholesky(normal: np.ndarray) -> tuple[np.ndarray, bool] | None:
     """The Cholesky factor (scipy.linalg.cho_factor) of normal + shift I, shift = IPM_SHIFT max
     diag(normal), x100 until it exists (None past max diag(normal)). Late on an interior point's
     ratios z/s span 1e-20..1e20 and the rounding of its normal matrix can leave it indefinite
-    (d = 2 and 3, n = 1024); a shifted step is still a descent direction."""
+    (d = 3, n = 1024); a shifted step is still a descent direction."""
     diagonal = np.diag_indices(len(normal))
     top = float(normal[diagonal].max())
     shift, added = IPM_SHIFT * top, 0.0
