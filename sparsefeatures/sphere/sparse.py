@@ -40,9 +40,9 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    theta . x_i = 0, |g_p| is largest at v_arc's direction if inside, else at an end (and the
    first pool holds the breakpoints, whose features span every direction's).
 3. Any dual point scaled by s <= bound / sup|g_p| is feasible: D(s p) is a lower bound. When
-   a round's bound is near the objective (within CONFIRM_GAPS gap_tol) and above the certified
-   one, a dense search (random starts, starts near the atoms, the data) confirms it, and its
-   violators join the pool. The certificate is the best confirmed bound of all rounds (the
+   a round's bound is near the objective (within CONFIRM_GAPS 2^(d - 3) gap_tol) and above the
+   certified one, a dense search (random starts, starts near the atoms, the data) confirms it,
+   and its violators join the pool. The certificate is the best confirmed bound of all rounds (the
    rounds' dual points scatter around the optimum while the primal only decreases). When it is
    within gap_tol of the objective, a final dense search of certify_starts starts (2^(d - 3)
    times the confirming one's: the maxima's basins shrink with d) checks it once more; the
@@ -114,11 +114,15 @@ IPM_TOL = 1e-9
 IPM_STEPS = 100
 IPM_STEP = 0.99
 IPM_SHIFT = 1e-14
-# The crossover prices the pool directions with |g_p| >= 1 - CROSSOVER_TIGHT at the interior
-# point's p first, then the whole pool. Measured (d = 3, n = 1024, the last round's pool of 5852):
+# Pool directions with |g_p| >= 1 - IPM_TIGHT at the interior point's p are its tight ones: the
+# rounds' and dense searches start there (the atoms' role), and the crossover prices them first,
+# then the whole pool. Measured (d = 3, n = 1024, the last round's pool of 5852): the crossover made
 # 5003 pivots (22.9 s) on the whole pool at once, 806 on the 1959 within 1e-6 first, 421 on the
-# 1704 within 1e-8 (2.2 s); within 1e-4, 4219.
-CROSSOVER_TIGHT = 1e-8
+# 1704 within 1e-8 (2.2 s); within 1e-4, 4219. Starting the searches at the n directions of
+# largest weight instead, a second search (200,000 other random starts) found true gaps of
+# 8.2e-4 (d = 6, n = 128, relu teacher; certified 1.8e-5) and 7.5e-4 (d = 8, n = 64; 5.2e-5);
+# from the tight ones, 9.3e-6 (4.7e-6) and 5.6e-5 (4.1e-5).
+IPM_TIGHT = 1e-8
 # Simplex pivots between two recomputations of the basis inverse from scratch (rounding).
 REFRESH = 400
 # Pivots per restricted solve at most, in units of n (measured: ~10 n in the first, fewer after).
@@ -141,11 +145,13 @@ NEAR = 0.9
 # basin holds 1.5e-5 (3.5e-5) of the sphere, missed by 5120 (2560) starts, left a true gap of
 # 3e-4 (1e-3) where 4e-5 (1e-4) was certified; 82,000 (328,000) starts find it.
 CONFIRM_STARTS, CONFIRM_PER_POINT = 4000, 20
-# A round's dual bound is confirmed by the dense search when it is within this many gap_tol of
-# the objective (and above the certified bound): rounds far from the end are not worth a search.
-# Measured with the interior point's rounds (one thread, two solves at once, n = 1024): 20 -> 2
-# takes d = 3 from 149 s (12 rounds) to 99 s (10), d = 5 from 133 s (19) to 125 s (22). (With
-# the simplex's rounds 2 had been 25-35% faster at d = 3, n = 512, and no faster at d = 5, 6.)
+# A round's dual bound is confirmed by the dense search when it is within CONFIRM_GAPS 2^(d - 3)
+# gap_tol of the objective (and above the certified bound): rounds far from the end are not worth
+# a search, but the violators it finds join the pool, and the higher d the more of them the
+# rounds' own searches miss. Measured with the interior point's rounds (one thread, two or three
+# solves at once): 2 for 20 takes d = 3, n = 1024 from 149 s (12 rounds) to 99 s (10), d = 5,
+# n = 1024 from 133 s (19) to 125 s (22), but d = 7, n = 128, |t| teacher from 62 s (98 rounds)
+# to 105 s (193), and a second search then finds a true gap of 2.7e-4 for 6.8e-5.
 CONFIRM_GAPS = 2
 # lambda = 0: the atoms must interpolate to this (relative to max |y|) to be certified.
 INTERPOLATION_TOL = 1e-6
@@ -813,6 +819,7 @@ def solve(
     starts = spec.starts or max(1000, 2 * n)
     confirm_starts = max(CONFIRM_STARTS, CONFIRM_PER_POINT * n)
     certify_starts = spec.certify_starts or confirm_starts * 2 ** max(d - 3, 0)
+    confirm_gaps = CONFIRM_GAPS * 2 ** max(d - 3, 0)
     add = spec.add_columns or n
     history: dict[str, list[float]] = {k: [] for k in ("objective", "gap", "pool", "seconds")}
 
@@ -855,10 +862,10 @@ def solve(
             objective = float(y @ p)  # the restricted optimum, up to IPM_TOL
             solved = (pool, phi, np.abs(c_pool), p)
             infeasible = bool(np.abs(artificial).max() > INTERPOLATION_TOL * np.abs(y).max())
-            # The atoms, as search starts: the n directions of largest weight (a vertex's number;
-            # the interior point spreads weight over all the tight ones).
-            top = np.argsort(-np.abs(c_pool), kind="stable")[:n]
-            theta, c = pool[top], c_pool[top]
+            # The atoms, as search starts: the tight directions (the interior point spreads weight
+            # over all of them, and a vertex's atoms are some of them).
+            tight = np.abs(phi.T @ p) >= 1 - IPM_TIGHT
+            theta, c = pool[tight], c_pool[tight]
         else:
             infeasible = False
             c_pool, objective = _lasso(phi, y, penalty, c_pool)
@@ -878,7 +885,7 @@ def solve(
         best = certified[0] if certified is not None else -math.inf
         # A round whose bound could certify, or improve the certificate near the end: confirm it
         # by the dense search (its violators join the next round's).
-        if dual > best and objective - dual <= CONFIRM_GAPS * spec.gap_tol * objective:
+        if dual > best and objective - dual <= confirm_gaps * spec.gap_tol * objective:
             dense, cand_dense, g_dense = _dense_search(x, p, rng, confirm_starts, theta)
             sup = max(sup, dense)
             dual = _dual_bound(p, y, penalty, sup)
@@ -937,7 +944,7 @@ def solve(
         # The vertex: the simplex method from the interior point's basis (crossover), on the
         # directions tight at its dual point first.
         pool, phi, weights, p_solved = solved
-        tight = np.abs(phi.T @ p_solved) >= 1 - CROSSOVER_TIGHT
+        tight = np.abs(phi.T @ p_solved) >= 1 - IPM_TIGHT
         simplex = _Simplex(x, y, pool, weights)
         simplex.optimise(pool[tight], phi[:, tight])
         simplex.optimise(pool, phi)
