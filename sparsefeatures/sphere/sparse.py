@@ -18,19 +18,18 @@ Boyd, Schiebinger & Recht 2017 ("The alternating descent conditional gradient me
 Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient descent"):
 
 1. Restricted problem on a pool of directions. lambda = 0, d >= 3: a primal-dual interior-point
-   method (Mehrotra's predictor-corrector; artificial columns of cost BIG_M keep it feasible
-   where the pool's features do not span R^n), each round from scratch: a step is one n x n
-   normal matrix, n^2 m flops in BLAS 3, and 14-25 steps solve a round, where the revised
-   simplex method needed 4-6 n pivots of n^2 + n m flops in BLAS 2. Its dual point p is the
-   round's. The interior point spreads weight over all the tight directions; at the end the
-   simplex method started from the basis its largest weights span (crossover: Megiddo 1991, "On
-   finding primal- and dual-optimal bases", ORSA J. Comput. 3) gives the vertex: at most n
-   atoms. lambda = 0, d = 2: the revised simplex method in every round (dense explicit basis
-   inverse, n x n, updated in O(n^2) per pivot, Devex pricing, warm across rounds; started from
-   n pool columns picked by a pivoted QR and signed to be feasible, or from the artificial
-   columns), whose multipliers are p: one or two rounds certify, on bases too ill-conditioned
-   for an interior point's normal equations. Once the atoms interpolate, pool directions not
-   tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
+   method (Mehrotra's predictor-corrector; artificial columns of cost BIG_M keep it feasible where
+   the pool's features do not span R^n), each round from scratch: a step is one n x n normal
+   matrix, n^2 m flops in BLAS 3, and 14-25 steps solve a round, where the revised simplex method
+   needed 4-6 n pivots of n^2 + n m flops in BLAS 2. Its dual point p is the round's. The interior
+   point spreads weight over all the tight directions; at the end the simplex method started from
+   a basis of them (crossover: Megiddo 1991, "On finding primal- and dual-optimal bases", ORSA J.
+   Comput. 3) gives the vertex: at most n atoms. lambda = 0, d = 2: the revised simplex method in
+   every round (dense explicit basis inverse, n x n, updated in O(n^2) per pivot, Devex pricing,
+   warm across rounds; started from n pool columns picked by a pivoted QR and signed to be
+   feasible, or from the artificial columns), whose multipliers are p: one or two rounds certify,
+   on bases too ill-conditioned for an interior point's normal equations. Once the atoms
+   interpolate, pool directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
    lambda > 0: an exact Lasso (an active-set method, warm across rounds); p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
@@ -121,7 +120,12 @@ IPM_SHIFT = 1e-14
 # 1704 within 1e-8 (2.2 s); within 1e-4, 4219. Starting the searches at the n directions of
 # largest weight instead, a second search (200,000 other random starts) found true gaps of
 # 8.2e-4 (d = 6, n = 128, relu teacher; certified 1.8e-5) and 7.5e-4 (d = 8, n = 64; 5.2e-5);
-# from the tight ones, 9.3e-6 (4.7e-6) and 5.6e-5 (4.1e-5).
+# from the tight ones, 9.3e-6 (4.7e-6) and 5.6e-5 (4.1e-5). The crossover's first basis is the
+# pivoted QR's of the tight columns. From that of the 2n columns of largest interior weight, scaled
+# by their weights, the basis's condition number was 1.9e11 (d = 5, n = 256, relu teacher) and
+# 3.1e9 (d = 3, n = 2048), and the simplex method's atoms then missed the data by 0.18 and 2.3e-3;
+# from the tight columns' (1.8e9, 7.8e8) it made 391 and 1295 pivots to the vertex (|mu|_TV
+# within 2e-8 of y.p); from the whole pool's, 17,866 pivots (n = 2048, 135 s).
 IPM_TIGHT = 1e-8
 # Simplex pivots between two recomputations of the basis inverse from scratch (rounding).
 REFRESH = 400
@@ -462,35 +466,29 @@ class _Simplex:
     sigma relu(X theta) (cost 1) or artificial columns sigma e_i (cost big_m). Keeps B^-1 (n, n),
     the weights w and the simplex multipliers p = B^-T cost."""
 
-    def __init__(
-        self, x: np.ndarray, y: np.ndarray, pool: np.ndarray, weights: np.ndarray | None = None
-    ) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, *pools: np.ndarray) -> None:
         n, d = x.shape
         self.x, self.y, self.big_m = x, y, BIG_M
         self.theta = np.zeros((n, d))  # (n, d) atom directions (rows of artificials unused)
         self.sigma = np.where(y < 0, -1.0, 1.0)  # (n,) column signs
         self.artificial = np.ones(n, dtype=bool)  # artificial column k is sigma_k e_k
         self.pivots, self.since_refresh = 0, 0
-        if weights is None or not self._crash(pool, weights):
-            self._crash(pool)
+        for pool in pools:  # the first basis: from the first pool whose features span R^n
+            if self._crash(pool):
+                break
         self.refresh()
 
-    def _crash(self, pool: np.ndarray, weights: np.ndarray | None = None) -> bool:
+    def _crash(self, pool: np.ndarray) -> bool:
         """The first basis: n pool columns, when their features span R^n, each signed so that its
         weight in B w = y is positive (columns of either sign are allowed, so any nonsingular
         basis is feasible); else the artificial columns. The columns are those QR with column
         pivoting takes first (Businger & Golub 1965, "Linear least squares solutions by
         Householder transformations", Numer. Math. 7), well conditioned among the pool's. From the
         artificial columns the first restricted solve needed ~14 n pivots (d = 3, n = 1024) and
-        at d = 2 their cost drove |p|_1 to 1e7, near cycling (the stall rule, BIG_M).
-        With weights (m,) >= 0 (an interior point's), the pivoted QR is that of the 2n columns of
-        largest weight scaled by their weights: the basis of the vertex it is near. Whether a
+        at d = 2 their cost drove |p|_1 to 1e7, near cycling (the stall rule, BIG_M). Whether a
         basis of pool columns was found."""
         n = len(self.y)
         phi = relu_features(pool, self.x)
-        if weights is not None:
-            top = np.argsort(-weights, kind="stable")[: 2 * n]
-            pool, phi = pool[top], phi[:, top] * weights[top]
         _, r, order = scipy.linalg.qr(phi, mode="economic", pivoting=True)
         size = np.abs(np.diag(r))
         if len(size) < n or size[n - 1] <= CRASH_RCOND * size[0]:
@@ -837,7 +835,7 @@ def solve(
     # breakpoints) and its bases are ill-conditioned (|p|_1 ~ 3e6: the interior point's normal
     # equations lost the dual point, gap 0.95 after 50 rounds, relu teacher, n = 1024); the
     # interior point in d >= 3, with the artificial columns' cost big_m and the last restricted
-    # problem's pool, features, weights and dual point (the crossover's start).
+    # problem's pool, features and directions tight at its dual point (the crossover's start).
     simplex = _Simplex(x, y, pool) if penalty == 0 and d == 2 else None
     interior = penalty == 0 and d > 2
     big_m, solved = BIG_M, None
@@ -860,25 +858,26 @@ def solve(
         elif interior:
             c_pool, artificial, p = _interior_point(phi, y, big_m)
             objective = float(y @ p)  # the restricted optimum, up to IPM_TOL
-            solved = (pool, phi, np.abs(c_pool), p)
             infeasible = bool(np.abs(artificial).max() > INTERPOLATION_TOL * np.abs(y).max())
-            # The atoms, as search starts: the tight directions (the interior point spreads weight
-            # over all of them, and a vertex's atoms are some of them).
-            tight = np.abs(phi.T @ p) >= 1 - IPM_TIGHT
-            theta, c = pool[tight], c_pool[tight]
         else:
             infeasible = False
             c_pool, objective = _lasso(phi, y, penalty, c_pool)
             on = c_pool != 0
             theta, c = pool[on], c_pool[on]
             p = (y - phi @ c_pool) / n
+        g_pool = phi.T @ p
+        if interior:
+            # The atoms, as search starts: the tight directions (the interior point spreads weight
+            # over all of them, and a vertex's atoms are some of them).
+            tight = np.abs(g_pool) >= 1 - IPM_TIGHT
+            theta, c = pool[tight], c_pool[tight]
+            solved = (pool, phi, tight)
         # Search from random directions, the atoms and the last violators. The atoms are their own
         # directions theta whatever their weights' signs (|g_p| is at its bound there); not the
         # antipodes -theta of those of negative weight: g_p(-theta) = g_p(theta) - theta . X^T p,
         # and X^T p reaches 0.9-1.8 at d = 6..8, n = 64..128 on teachers.
         begin_at = np.concatenate([_random_directions(starts, d, rng), theta, found])
         cand, g = _search(x, p, begin_at, ROUND_STEPS)
-        g_pool = phi.T @ p
         sup = max(float(np.abs(g).max()), float(np.abs(g_pool).max()))
         dual = -math.inf if infeasible else _dual_bound(p, y, penalty, sup)
         round_gap = (objective - dual) / objective if not infeasible else math.inf
@@ -941,11 +940,10 @@ def solve(
         idle = np.concatenate([idle[keep], np.zeros(len(found), dtype=np.int64)])
 
     if solved is not None:
-        # The vertex: the simplex method from the interior point's basis (crossover), on the
-        # directions tight at its dual point first.
-        pool, phi, weights, p_solved = solved
-        tight = np.abs(phi.T @ p_solved) >= 1 - IPM_TIGHT
-        simplex = _Simplex(x, y, pool, weights)
+        # The vertex: the simplex method on the directions tight at the interior point's dual
+        # point (the optimal face's), from a basis of them (crossover), then on the whole pool.
+        pool, phi, tight = solved
+        simplex = _Simplex(x, y, pool[tight], pool)
         simplex.optimise(pool[tight], phi[:, tight])
         simplex.optimise(pool, phi)
     if simplex is not None:
