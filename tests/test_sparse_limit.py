@@ -245,6 +245,33 @@ def test_the_first_basis_is_feasible_pool_columns_or_else_the_artificial_ones():
     assert result.converged and result.train_residual < 1e-8
 
 
+def test_the_crossover_basis_takes_the_tight_directions_while_well_conditioned():
+    """The crossover's first basis from two pools: the first's columns while its pivoted QR stays
+    above rcond, completed from the second's. The first pool here: 10 directions and copies of
+    them 1e-10 away (a basis with both has condition number ~1e10); the basis takes each direction
+    or its copy, not both, 14 columns of the second, and is feasible (B w = y, w >= 0) and well
+    conditioned."""
+    n = 24
+    x, y = data(n, TEACHER)
+    rng = np.random.default_rng(2)
+    first = sphere.uniform_sphere(10, D, rng)
+    copies = first + 1e-10 * rng.standard_normal(first.shape)
+    copies /= np.linalg.norm(copies, axis=1, keepdims=True)
+    second = np.concatenate([x, sphere.uniform_sphere(100, D, rng)])
+    simplex = sparse._Simplex(
+        x, y, np.concatenate([first, copies]), second, rcond=sparse.CROSSOVER_RCOND
+    )
+    basis = simplex.columns()
+    assert not simplex.artificial.any() and (simplex.w >= 0).all()
+    np.testing.assert_allclose(basis @ simplex.w, y, rtol=0, atol=1e-10)
+    assert np.linalg.cond(basis) < 1e6
+    distance = lambda a, b: np.abs(a[:, None, :] - b[None, :, :]).max(axis=2)  # noqa: E731
+    taken = distance(simplex.theta, first).min(axis=0) == 0
+    copy_taken = distance(simplex.theta, copies).min(axis=0) == 0
+    assert (taken ^ copy_taken).all()  # each direction or its copy, not both
+    assert (distance(simplex.theta, second).min(axis=1) == 0).sum() == n - 10
+
+
 def test_the_atoms_interpolate_to_rounding_on_an_ill_conditioned_circle():
     """d = 2, relu teacher, n = 1024: the basis has condition number ~1e9, and the weights the
     pivots had updated missed the data by 2.6e-9 (2.4e-6 from the artificial columns: the run

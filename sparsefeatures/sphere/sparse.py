@@ -120,12 +120,12 @@ IPM_SHIFT = 1e-14
 # 1704 within 1e-8 (2.2 s); within 1e-4, 4219. Starting the searches at the n directions of
 # largest weight instead, a second search (200,000 other random starts) found true gaps of
 # 8.2e-4 (d = 6, n = 128, relu teacher; certified 1.8e-5) and 7.5e-4 (d = 8, n = 64; 5.2e-5);
-# from the tight ones, 9.3e-6 (4.7e-6) and 5.6e-5 (4.1e-5). The crossover's first basis is the
-# pivoted QR's of the tight columns. From that of the 2n columns of largest interior weight, scaled
-# by their weights, the basis's condition number was 1.9e11 (d = 5, n = 256, relu teacher) and
-# 3.1e9 (d = 3, n = 2048), and the simplex method's atoms then missed the data by 0.18 and 2.3e-3;
-# from the tight columns' (1.8e9, 7.8e8) it made 391 and 1295 pivots to the vertex (|mu|_TV
-# within 2e-8 of y.p); from the whole pool's, 17,866 pivots (n = 2048, 135 s).
+# from the tight ones, 9.3e-6 (4.7e-6) and 5.6e-5 (4.1e-5). The crossover's first basis is taken
+# from the tight columns (CROSSOVER_RCOND). From the 2n columns of largest interior weight, scaled
+# by their weights, its condition number was 1.9e11 (d = 5, n = 256, relu teacher) and 3.1e9
+# (d = 3, n = 2048), and the simplex method's atoms then missed the data by 0.18 and 2.3e-3; from
+# the tight columns 1295 pivots gave the vertex at d = 3, n = 2048 (|mu|_TV within 2e-10 of y.p),
+# from the whole pool's QR 17,866 (135 s).
 IPM_TIGHT = 1e-8
 # Simplex pivots between two recomputations of the basis inverse from scratch (rounding).
 REFRESH = 400
@@ -167,8 +167,15 @@ INTERPOLATION_TOL = 1e-6
 BIG_M = 1e3
 STALL = 1e-6
 # lambda = 0: the first basis is n pool columns when the n-th diagonal entry of the pool
-# features' pivoted QR is above this (relative to the first), else the artificial columns.
+# features' pivoted QR is above CRASH_RCOND of the first, else the artificial columns. The
+# crossover's: the tight directions the QR takes while their entries stay above CROSSOVER_RCOND of
+# the first, completed from the whole pool. Measured (relu teacher, d = 4, n = 128, seed 2; d = 5,
+# n = 256, seed 0): the tight directions' QR went down to 1.6e-10 and 6.7e-9; taking all of them
+# (condition number 7.4e10) the simplex method's atoms missed the data by 1.3; with
+# CROSSOVER_RCOND = 1e-8 (3.5e8, 6.8e8) 260 and 575 pivots gave the vertex (HiGHS's optimum on
+# the same pool to 1e-10), at 1e-9 (7.0e9) the first 1.7e-8 above it.
 CRASH_RCOND = 1e-12
+CROSSOVER_RCOND = 1e-8
 # Lasso (lambda > 0): steps of the active-set method at most (each adds, drops or trades one
 # column); a column enters when its correlation exceeds n lambda by more than LASSO_TOL of it;
 # a column whose squared distance from the span of the support's is below DEPENDENT of its squared
@@ -466,35 +473,51 @@ class _Simplex:
     sigma relu(X theta) (cost 1) or artificial columns sigma e_i (cost big_m). Keeps B^-1 (n, n),
     the weights w and the simplex multipliers p = B^-T cost."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, *pools: np.ndarray) -> None:
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, *pools: np.ndarray, rcond: float = CRASH_RCOND
+    ) -> None:
         n, d = x.shape
         self.x, self.y, self.big_m = x, y, BIG_M
         self.theta = np.zeros((n, d))  # (n, d) atom directions (rows of artificials unused)
         self.sigma = np.where(y < 0, -1.0, 1.0)  # (n,) column signs
         self.artificial = np.ones(n, dtype=bool)  # artificial column k is sigma_k e_k
         self.pivots, self.since_refresh = 0, 0
-        for pool in pools:  # the first basis: from the first pool whose features span R^n
-            if self._crash(pool):
-                break
+        self._crash(pools, rcond)
         self.refresh()
 
-    def _crash(self, pool: np.ndarray) -> bool:
-        """The first basis: n pool columns, when their features span R^n, each signed so that its
-        weight in B w = y is positive (columns of either sign are allowed, so any nonsingular
-        basis is feasible); else the artificial columns. The columns are those QR with column
-        pivoting takes first (Businger & Golub 1965, "Linear least squares solutions by
-        Householder transformations", Numer. Math. 7), well conditioned among the pool's. From the
-        artificial columns the first restricted solve needed ~14 n pivots (d = 3, n = 1024) and
-        at d = 2 their cost drove |p|_1 to 1e7, near cycling (the stall rule, BIG_M). Whether a
-        basis of pool columns was found."""
+    def _crash(self, pools: tuple[np.ndarray, ...], rcond: float) -> bool:
+        """The first basis: n columns of the pools, when their features span R^n, each signed so
+        that its weight in B w = y is positive (columns of either sign are allowed, so any
+        nonsingular basis is feasible); else the artificial columns. The columns are those QR with
+        column pivoting takes first (Businger & Golub 1965, "Linear least squares solutions by
+        Householder transformations", Numer. Math. 7) while its diagonal entries stay above rcond
+        of the first: well conditioned among the pool's. Each pool after the first adds the columns
+        of its features projected off the span of those taken (twice: Giraud, Langou & Rozloznik
+        2005, "The loss of orthogonality in the Gram-Schmidt orthogonalization process", Comput.
+        Math. Appl. 50). From the artificial columns the first restricted solve needed ~14 n
+        pivots (d = 3, n = 1024) and at d = 2 their cost drove |p|_1 to 1e7, near cycling (the
+        stall rule, BIG_M). Whether a basis of pool columns was found."""
         n = len(self.y)
-        phi = relu_features(pool, self.x)
-        _, r, order = scipy.linalg.qr(phi, mode="economic", pivoting=True)
-        size = np.abs(np.diag(r))
-        if len(size) < n or size[n - 1] <= CRASH_RCOND * size[0]:
+        span, taken, first = np.zeros((n, 0)), [], None  # span: orthonormal, of the taken columns
+        for pool in pools:
+            if not len(pool):
+                continue
+            phi = relu_features(pool, self.x)
+            for _ in range(2):
+                phi -= span @ (span.T @ phi)
+            q, r, order = scipy.linalg.qr(phi, mode="economic", pivoting=True)
+            size = np.abs(np.diag(r))
+            first = size[0] if first is None else first
+            k = min(int(np.count_nonzero(size > rcond * first)), n - span.shape[1])
+            taken.append(pool[order[:k]])
+            span = np.hstack([span, q[:, :k]])
+            if span.shape[1] == n:
+                break
+        if span.shape[1] < n:
             return False
-        w = np.linalg.solve(phi[:, order[:n]], self.y)
-        self.theta = pool[order[:n]].copy()
+        theta = np.concatenate(taken)
+        w = np.linalg.solve(relu_features(theta, self.x), self.y)
+        self.theta = theta
         self.sigma = np.where(w < 0, -1.0, 1.0)
         self.artificial[:] = False
         return True
@@ -943,7 +966,7 @@ def solve(
         # The vertex: the simplex method on the directions tight at the interior point's dual
         # point (the optimal face's), from a basis of them (crossover), then on the whole pool.
         pool, phi, tight = solved
-        simplex = _Simplex(x, y, pool[tight], pool)
+        simplex = _Simplex(x, y, pool[tight], pool, rcond=CROSSOVER_RCOND)
         simplex.optimise(pool[tight], phi[:, tight])
         simplex.optimise(pool, phi)
     if simplex is not None:
