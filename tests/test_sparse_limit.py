@@ -272,6 +272,26 @@ def test_the_crossover_basis_takes_the_tight_directions_while_well_conditioned()
     assert (distance(simplex.theta, second).min(axis=1) == 0).sum() == n - 10
 
 
+def test_a_basis_whose_weights_drifted_negative_changes_the_columns_signs():
+    """The simplex method's weights clip rounding at 0, and over thousands of pivots they drift
+    from B^-1 y. Here the drift is made: 5 basic columns' signs flipped, so that their weights in
+    B w = y turn negative. A refresh changes those columns' signs back: B w = y with w >= 0, where
+    clipping the weights at 0 would miss y."""
+    n = 24
+    x, y = data(n, TEACHER)
+    pool = np.concatenate([x, sphere.uniform_sphere(100, D, np.random.default_rng(3))])
+    simplex = sparse._Simplex(x, y, pool)
+    assert not simplex.artificial.any()
+    sigma, w = simplex.sigma.copy(), simplex.w.copy()
+    wrong = np.argsort(-w)[:5]
+    simplex.sigma[wrong] *= -1.0
+    assert (np.linalg.solve(simplex.columns(), y)[wrong] < 0).all()
+    simplex.refresh()
+    np.testing.assert_array_equal(simplex.sigma, sigma)
+    np.testing.assert_allclose(simplex.columns() @ simplex.w, y, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(simplex.w, w, rtol=1e-8)
+
+
 def test_the_atoms_interpolate_to_rounding_on_an_ill_conditioned_circle():
     """d = 2, relu teacher, n = 1024: the basis has condition number ~1e9, and the weights the
     pivots had updated missed the data by 2.6e-9 (2.4e-6 from the artificial columns: the run
@@ -447,6 +467,27 @@ def test_an_uncertified_solve_is_not_a_result():
     context = RunContext(train=train, test=test, seed=0, measures=measures_spec)
     with pytest.raises(RunFailed, match="above gap_tol 1e-12 after 1 iterations"):
         sparse_kind.run({"kind": "sparse", "max_iter": 1, "gap_tol": 1e-12}, context)
+
+
+def test_a_basis_too_ill_conditioned_to_pivot_on_fails_the_run(monkeypatch):
+    """An entering column that no basis row can leave for (its Delta = B^-1 phi_q rounds to
+    <= 0: here a zero column) raises LinAlgError, and the pipeline records the run as failed
+    (d = 2, |t| teacher, n = 2048 does this in its first round)."""
+    n = 24
+    x, y = data(n, TEACHER)
+    simplex = sparse._Simplex(x, y, x)
+    with pytest.raises(np.linalg.LinAlgError, match="no basis row can leave"):
+        simplex._pivot(np.zeros((1, D)), np.zeros((n, 1)), np.array([2.0]), stop=1)
+
+    def singular(*args, **kwargs):
+        simplex._pivot(np.zeros((1, D)), np.zeros((n, 1)), np.array([2.0]), stop=1)
+
+    monkeypatch.setattr(sparse, "solve", singular)
+    train = sphere.dataset("c", {"kind": "constant"}, D, 0, "train", 32)
+    test = sphere.dataset("c", {"kind": "constant"}, D, 0, "test", 50)
+    context = RunContext(train=train, test=test, seed=0, measures={})
+    with pytest.raises(RunFailed, match="linear algebra failed: sparse: no basis row can leave"):
+        sparse_kind.run({"kind": "sparse"}, context)
 
 
 @pytest.mark.slow

@@ -27,9 +27,11 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    Comput. 3) gives the vertex: at most n atoms. lambda = 0, d = 2: the revised simplex method in
    every round (dense explicit basis inverse, n x n, updated in O(n^2) per pivot, Devex pricing,
    warm across rounds; started from n pool columns picked by a pivoted QR and signed to be
-   feasible, or from the artificial columns), whose multipliers are p: one or two rounds certify,
-   on bases too ill-conditioned for an interior point's normal equations. Once the atoms
-   interpolate, pool directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
+   feasible, or from the artificial columns; each recomputation of the inverse changes the sign
+   of a column whose weight B^-1 y came out negative, so B w = y holds with w >= 0 however far the
+   updates drifted), whose multipliers are p: one or two rounds certify, on bases too
+   ill-conditioned for an interior point's normal equations. Once the atoms interpolate, pool
+   directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
    lambda > 0: an exact Lasso (an active-set method, warm across rounds); p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
@@ -534,28 +536,50 @@ class _Simplex:
         return np.where(self.artificial, self.big_m, 1.0)
 
     def refresh(self) -> None:
+        """B^-1, w and p afresh from the basis (rounding), with the columns' signs repaired."""
         self.inv = np.linalg.inv(self.columns())
-        self.w = np.maximum(self.inv @ self.y, 0.0)
+        w = self.inv @ self.y
+        self.inv[self._flip_negative(w)] *= -1.0
+        self.w = np.maximum(w, 0.0)
         self.p = self.inv.T @ self.cost()
         self.since_refresh = 0
+
+    def _flip_negative(self, w: np.ndarray) -> np.ndarray:
+        """The columns whose weight in w = B^-1 y is below -INTERPOLATION_TOL max|y| / n change
+        sign (in sigma and w; mask returned): B w = y then holds with w >= 0, where clipping w at
+        0 broke it. The pivots clip the weights' rounding at 0, and over thousands of pivots on an
+        ill-conditioned basis the clipped w drifted from B^-1 y: at d = 3, n = 4096 the atoms
+        missed the data by 1.4e-3. Weights above the threshold are clipped: features are at most
+        1, so f at the data moves by at most INTERPOLATION_TOL max|y| in all."""
+        flip = w < -INTERPOLATION_TOL * float(np.abs(self.y).max()) / len(self.y)
+        self.sigma[flip] *= -1.0
+        w[flip] *= -1.0
+        return flip
 
     def solve_weights(self) -> None:
         """w solved afresh from the basis (LU), as the final weights: the pivots' updates drift
         with B's condition number, up to 1e9 (d = 2, relu teacher, n = 1024: the atoms missed the
         data by 2.6e-9, and by 2.4e-6 from the artificial columns, above the interpolation
         tolerance; solved, by 3e-10)."""
-        self.w = np.maximum(np.linalg.solve(self.columns(), self.y), 0.0)
+        w = np.linalg.solve(self.columns(), self.y)
+        self._flip_negative(w)
+        self.w = np.maximum(w, 0.0)
 
     def optimise(self, pool: np.ndarray, phi: np.ndarray) -> None:
         """Pivots until no column of the pool (directions (m, d), features phi (n, m)) prices
         out, pricing the columns with |g_p| > NEAR only until those are optimal (partial
         pricing: the others rarely enter and cost the most); or MAX_PIVOTS n pivots have been
-        made (a guard against cycling: the round's bounds hold at any basis)."""
+        made (a guard against cycling: the round's bounds hold at any basis). Optimal means at
+        a basis refreshed since the last pivot: B^-1, w and p afresh, any column whose weight
+        had drifted negative with its sign changed, and the pool priced again."""
         stop = self.pivots + MAX_PIVOTS * len(self.y)
         while self.pivots < stop:
             g = phi.T @ self.p  # (m,)
             if np.abs(g).max() <= 1 + self.tol():
-                return
+                if not self.since_refresh:
+                    return
+                self.refresh()
+                continue
             near = np.flatnonzero(np.abs(g) > NEAR)
             self._pivot(pool[near], phi[:, near], g[near], stop)
 
@@ -575,7 +599,12 @@ class _Simplex:
             delta = self.inv @ (sigma * phi[:, q])  # (n,)
             eligible = delta > PIVOT_MIN * np.abs(delta).max()
             if not eligible.any():
-                raise RuntimeError("sparse: unbounded restricted problem (rounding)")
+                # The restricted problem is bounded (|mu|_TV >= 0): no row can leave only
+                # where rounding hides it, on a basis too ill-conditioned to pivot on.
+                raise np.linalg.LinAlgError(
+                    "sparse: no basis row can leave for the entering column (an ill-conditioned "
+                    "basis)"
+                )
             ratio = np.where(eligible, (self.w + HARRIS) / np.where(eligible, delta, 1.0), np.inf)
             ties = eligible & (self.w / np.where(eligible, delta, 1.0) <= ratio.min())
             r = int(np.argmax(np.where(ties, delta, -np.inf)))
