@@ -470,12 +470,17 @@ def test_unknown_config_keys_are_named():
         sparse.spec_from_config({"kind": "sparse", "gaptol": 1e-3})
 
 
-def test_an_uncertified_solve_is_not_a_result():
-    """A run stopped above its gap tolerance raises, and the pipeline records it as failed."""
+def constant_run_context() -> RunContext:
+    """A regime run's context: the constant target, 32 training and 50 test points."""
     train = sphere.dataset("c", {"kind": "constant"}, D, 0, "train", 32)
     test = sphere.dataset("c", {"kind": "constant"}, D, 0, "test", 50)
     measures_spec = {"rotation_angle": 0.1, "atom_threshold": 1e-3}
-    context = RunContext(train=train, test=test, seed=0, measures=measures_spec)
+    return RunContext(train=train, test=test, seed=0, measures=measures_spec)
+
+
+def test_an_uncertified_solve_is_not_a_result():
+    """A run stopped above its gap tolerance raises, and the pipeline records it as failed."""
+    context = constant_run_context()
     with pytest.raises(RunFailed, match="above gap_tol 1e-12 after 1 iterations"):
         sparse_kind.run({"kind": "sparse", "max_iter": 1, "gap_tol": 1e-12}, context)
 
@@ -487,18 +492,15 @@ def test_a_basis_too_ill_conditioned_to_pivot_on_fails_the_run(monkeypatch):
     n = 24
     x, y = data(n, TEACHER)
     simplex = sparse._Simplex(x, y, x)
-    with pytest.raises(np.linalg.LinAlgError, match="no basis row can leave"):
-        simplex._pivot(np.zeros((1, D)), np.zeros((n, 1)), np.array([2.0]), stop=1)
 
     def singular(*args, **kwargs):
         simplex._pivot(np.zeros((1, D)), np.zeros((n, 1)), np.array([2.0]), stop=1)
 
+    with pytest.raises(np.linalg.LinAlgError, match="no basis row can leave"):
+        singular()
     monkeypatch.setattr(sparse, "solve", singular)
-    train = sphere.dataset("c", {"kind": "constant"}, D, 0, "train", 32)
-    test = sphere.dataset("c", {"kind": "constant"}, D, 0, "test", 50)
-    context = RunContext(train=train, test=test, seed=0, measures={})
     with pytest.raises(RunFailed, match="linear algebra failed: sparse: no basis row can leave"):
-        sparse_kind.run({"kind": "sparse"}, context)
+        sparse_kind.run({"kind": "sparse"}, constant_run_context())
 
 
 @pytest.mark.slow
