@@ -503,6 +503,29 @@ def test_a_basis_too_ill_conditioned_to_pivot_on_fails_the_run(monkeypatch):
         sparse_kind.run({"kind": "sparse"}, constant_run_context())
 
 
+@pytest.mark.parametrize("d, n", [(2, 128), (3, 64)])
+def test_where_the_simplex_method_fails_highs_takes_over(monkeypatch, d, n):
+    """A simplex method that raises LinAlgError on its first pivot (d = 2: in the rounds; d = 3:
+    in the crossover) leaves the restricted problems to HiGHS: the solve still certifies, at the
+    objective the simplex method reaches, and its dual point passes the brute-force check."""
+    x, y = data(n, TEACHER, d=d)
+    reference = sparse.solve(x, y, sparse.SparseSpec(), seed=0)
+    lines = []
+
+    def fails(self, *args, **kwargs):
+        raise np.linalg.LinAlgError("sparse: no basis row can leave (test)")
+
+    monkeypatch.setattr(sparse._Simplex, "_pivot", fails)
+    result = sparse.solve(x, y, sparse.SparseSpec(), seed=0, log=lines.append)
+    assert any("HiGHS" in line for line in lines)
+    assert result.converged and result.pivots == 0
+    assert result.train_residual < 1e-8 and result.n_atoms <= n
+    # Both within gap_tol of the optimum, so within 2 gap_tol of each other.
+    assert abs(result.tv - reference.tv) <= 2e-4 * reference.tv
+    assert brute_dual_sup(result.dual_point, x) <= 1 + result.dual_violation + 1e-12
+    assert result.dual_bound <= result.objective * (1 + GAP_ATOL)
+
+
 @pytest.mark.slow
 def test_gradient_descent_converges_to_the_limit(one_torch_thread):
     """A wide mean-field network trained with the same penalty is a measure mu: its loss is the
