@@ -485,10 +485,11 @@ def test_an_uncertified_solve_is_not_a_result():
         sparse_kind.run({"kind": "sparse", "max_iter": 1, "gap_tol": 1e-12}, context)
 
 
-def test_a_basis_too_ill_conditioned_to_pivot_on_fails_the_run(monkeypatch):
+def test_no_leaving_row_raises_and_a_linalg_error_out_of_solve_fails_the_run(monkeypatch):
     """An entering column that no basis row can leave for (its Delta = B^-1 phi_q rounds to
-    <= 0: here a zero column) raises LinAlgError, and the pipeline records the run as failed
-    (d = 2, |t| teacher, n = 2048 does this in its first round)."""
+    <= 0: here a zero column) raises LinAlgError (d = 2, |t| teacher, n = 2048 meets one in its
+    first round; solve() then hands the restricted problem to HiGHS), and a LinAlgError that
+    leaves solve() (HiGHS failing too) makes the pipeline record the run as failed."""
     n = 24
     x, y = data(n, TEACHER)
     simplex = sparse._Simplex(x, y, x)

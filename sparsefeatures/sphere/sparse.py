@@ -1060,7 +1060,8 @@ def solve(
             progress(f"crossover: {error}; HiGHS's vertex instead", force=True)
             pivots, simplex = simplex.pivots if simplex is not None else 0, None
             c_pool, _ = _highs_vertex(phi, y)
-            theta, c = pool[c_pool != 0], c_pool[c_pool != 0]
+            on = c_pool != 0
+            theta, c = pool[on], c_pool[on]
     if simplex is not None:
         simplex.solve_weights()
         theta, c = simplex.measure()
