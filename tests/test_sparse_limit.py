@@ -272,6 +272,38 @@ def test_the_crossover_basis_takes_the_tight_directions_while_well_conditioned()
     assert (distance(simplex.theta, second).min(axis=1) == 0).sum() == n - 10
 
 
+def test_the_crossover_from_the_interior_points_support_ends_at_the_pools_optimum(monkeypatch):
+    """relu teacher, d = 4, n = 64, seed 0: the crossover's simplex method on its first pool (the
+    interior point's support) already ends at the optimum of the last restricted problem, HiGHS's
+    on the whole pool. From the directions tight at the interior point's dual point instead, its
+    optimum on them was 32x the pool's, and the whole pool then took thousands of pivots at
+    n = 1024."""
+    crossovers = []
+
+    class Recording(sparse._Simplex):
+        def __init__(self, x, y, *pools, rcond=sparse.CRASH_RCOND):
+            super().__init__(x, y, *pools, rcond=rcond)
+            if rcond == sparse.CROSSOVER_RCOND:
+                crossovers.append((pools, []))
+
+        def optimise(self, pool, phi):
+            super().optimise(pool, phi)
+            if crossovers:
+                weights = np.linalg.solve(self.columns(), self.y)
+                crossovers[-1][1].append(float(np.abs(weights).sum()))
+
+    monkeypatch.setattr(sparse, "_Simplex", Recording)
+    x, y = data(64, RELU_TEACHER, 0, d=4)
+    result = sparse.solve(x, y, sparse.SparseSpec(), seed=0)
+    assert result.converged and result.n_atoms <= 64
+    [((support, pool), (first_tv, final_tv))] = crossovers
+    phi = np.maximum(x @ pool.T, 0.0)
+    optimum = highs_restricted(phi, y, 1e3)
+    assert first_tv == pytest.approx(optimum, rel=1e-8)
+    assert final_tv == pytest.approx(optimum, rel=1e-8)
+    assert len(support) < len(pool)
+
+
 def test_a_basis_whose_weights_drifted_negative_changes_the_columns_signs():
     """The simplex method's weights clip rounding at 0, and over thousands of pivots they drift
     from B^-1 y. Here the drift is made: 5 basic columns' signs flipped, so that their weights in

@@ -23,8 +23,8 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    matrix, n^2 m flops in BLAS 3, and 14-25 steps solve a round, where the revised simplex method
    needed 4-6 n pivots of n^2 + n m flops in BLAS 2. Its dual point p is the round's. The interior
    point spreads weight over all the tight directions; at the end the simplex method started from
-   a basis of them (crossover: Megiddo 1991, "On finding primal- and dual-optimal bases", ORSA J.
-   Comput. 3) gives the vertex: at most n atoms. lambda = 0, d = 2: the revised simplex method in
+   a basis of the directions that carry its weight (crossover: Megiddo 1991, "On finding primal-
+   and dual-optimal bases", ORSA J. Comput. 3) gives the vertex: at most n atoms. lambda = 0, d = 2: the revised simplex method in
    every round (dense explicit basis inverse, n x n, updated in O(n^2) per pivot, Devex pricing,
    warm across rounds; started from n pool columns picked by a pivoted QR and signed to be
    feasible, or from the artificial columns; each recomputation of the inverse changes the sign
@@ -121,19 +121,24 @@ IPM_STEPS = 100
 IPM_STEP = 0.99
 IPM_SHIFT = 1e-14
 # Pool directions with |g_p| >= 1 - IPM_TIGHT at the interior point's p are its tight ones: the
-# rounds' and dense searches start there (the atoms' role), and the crossover prices them first,
-# then the whole pool. Measured (d = 3, n = 1024, the last round's pool of 5852): the crossover made
-# 5003 pivots (22.9 s) on the whole pool at once, 806 on the 1959 within 1e-6 first, 421 on the
-# 1704 within 1e-8 (2.2 s); within 1e-4, 4219. Starting the searches at the n directions of
-# largest weight instead, a second search (200,000 other random starts) found true gaps of
-# 8.2e-4 (d = 6, n = 128, relu teacher; certified 1.8e-5) and 7.5e-4 (d = 8, n = 64; 5.2e-5);
-# from the tight ones, 9.3e-6 (4.7e-6) and 5.6e-5 (4.1e-5). The crossover's first basis is taken
-# from the tight columns (CROSSOVER_RCOND). From the 2n columns of largest interior weight, scaled
-# by their weights, its condition number was 1.9e11 (d = 5, n = 256, relu teacher) and 3.1e9
-# (d = 3, n = 2048), and the simplex method's atoms then missed the data by 0.18 and 2.3e-3; from
-# the tight columns 1295 pivots gave the vertex at d = 3, n = 2048 (|mu|_TV within 2e-10 of y.p),
-# from the whole pool's QR 17,866 (135 s).
+# rounds' and dense searches start there (the atoms' role). Starting the searches at the n
+# directions of largest weight instead, a second search (200,000 other random starts) found true
+# gaps of 8.2e-4 (d = 6, n = 128, relu teacher; certified 1.8e-5) and 7.5e-4 (d = 8, n = 64;
+# 5.2e-5); from the tight ones, 9.3e-6 (4.7e-6) and 5.6e-5 (4.1e-5).
 IPM_TIGHT = 1e-8
+# The crossover prices the interior point's support first (pool directions whose weight |c_j| is
+# above CROSSOVER_SUPPORT of the largest), then the whole pool, from a basis of the support's
+# features (CROSSOVER_RCOND). Measured on the last restricted problems of 8 solves (d = 3..6,
+# n = 128..1024, constant, relu and |t| teachers) and a d = 3, n = 2048 round's (pool 11,241):
+# from the tight directions the simplex method's optimum on them was at times far above the
+# pool's (|mu|_TV 12.1 for 5.31, d = 5, n = 1024, seed 0), and the whole pool then took 9613
+# pivots (27.9 s; 9756 and 170 s at n = 2048); from the support, 409 (1.2 s; 975 and 9.5 s), and
+# 48-975 pivots in all 9 cases, at most 1.3 s at n = 1024, the same |mu|_TV to 2e-11. The
+# support within 1e-5 of the largest made 1354-2823 pivots at n = 1024 and 2048.
+# From the 2n columns of largest weight, scaled by their weights, the first basis had condition
+# number 1.9e11 (d = 5, n = 256, relu teacher) and 3.1e9 (d = 3, n = 2048), and the atoms missed
+# the data by 0.18 and 2.3e-3: the support's columns are taken unscaled.
+CROSSOVER_SUPPORT = 1e-4
 # Simplex pivots between two recomputations of the basis inverse from scratch (rounding).
 REFRESH = 400
 # Pivots per restricted solve at most, in units of n (measured: ~10 n in the first, fewer after).
@@ -175,10 +180,11 @@ BIG_M = 1e3
 STALL = 1e-6
 # lambda = 0: the first basis is n pool columns when the n-th diagonal entry of the pool
 # features' pivoted QR is above CRASH_RCOND of the first, else the artificial columns. The
-# crossover's: the tight directions the QR takes while their entries stay above CROSSOVER_RCOND of
-# the first, completed from the whole pool. Measured (relu teacher, d = 4, n = 128, seed 2; d = 5,
-# n = 256, seed 0): the tight directions' QR went down to 1.6e-10 and 6.7e-9; taking all of them
-# (condition number 7.4e10) the simplex method's atoms missed the data by 1.3; with
+# crossover's: the support's directions the QR takes while their entries stay above
+# CROSSOVER_RCOND of the first, completed from the whole pool. Measured on the tight directions
+# (relu teacher, d = 4, n = 128, seed 2; d = 5, n = 256, seed 0): their QR went down to 1.6e-10
+# and 6.7e-9; taking all of them (condition number 7.4e10) the simplex method's atoms missed the
+# data by 1.3; with
 # CROSSOVER_RCOND = 1e-8 (3.5e8, 6.8e8) 260 and 575 pivots gave the vertex (HiGHS's optimum on
 # the same pool to 1e-10), at 1e-9 (7.0e9) the first 1.7e-8 above it.
 CRASH_RCOND = 1e-12
@@ -707,8 +713,7 @@ def _interior_point(
     def primal(z: np.ndarray) -> np.ndarray:  # A z
         return phi @ (z[:m] - z[m : 2 * m]) + z[2 * m : 2 * m + n] - z[2 * m + n :]
 
-    def adjoint(p: np.ndarray) -> np.ndarray:  # A^T p
-        g = phi.T @ p
+    def adjoint(p: np.ndarray, g: np.ndarray) -> np.ndarray:  # A^T p, given g = phi^T p
         return np.concatenate([g, -g, p, -p])
 
     # Mehrotra's starting point: the least-norm solution of A z = y (A A^T = 2 phi phi^T + 2 I)
@@ -716,18 +721,23 @@ def _interior_point(
     gram = 2.0 * (phi @ phi.T)
     gram[np.diag_indices(n)] += 2.0
     q = scipy.linalg.solve(gram, y, assume_a="pos")
-    z = adjoint(q)
+    z = adjoint(q, phi.T @ q)
     p, s = np.zeros(n), cost.copy()
     z += max(-1.5 * float(z.min()), 0.0)
     zs = float(z @ s)
     z, s = z + 0.5 * zs / float(s.sum()), s + 0.5 * zs / float(z.sum())
+    # The (n, m) products are memory-bound beside the syrk: phi is scaled into one buffer, and
+    # phi^T p follows p's steps (one product a step fewer). At d = 3, n = 2048, m = 11,241: 20.7 s
+    # a round for 25.6 s, the same objective to 2e-13.
+    scaled = np.empty_like(phi)
+    g = np.zeros(m)  # phi^T p
     for _ in range(IPM_STEPS):
         r_primal = primal(z) - y
-        r_dual = adjoint(p) + s - cost
+        r_dual = adjoint(p, g) + s - cost
         if float(z @ s) <= IPM_TOL * abs(float(y @ p)) and np.abs(r_dual).max() <= IPM_TOL:
             break
         ratio = z / s
-        scaled = phi * np.sqrt(ratio[:m] + ratio[m : 2 * m])
+        np.multiply(phi, np.sqrt(ratio[:m] + ratio[m : 2 * m]), out=scaled)
         # syrk on the transposed view, Fortran-ordered: scaled is not copied (at d = 3, n = 2048,
         # m = 11,241: 0.50 s a step for 0.62 s, the same matrix).
         normal = dsyrk(1.0, scaled.T, lower=1, trans=1)
@@ -744,7 +754,8 @@ def _interior_point(
         for corrector in (False, True):
             rhs = -r_primal - primal(ratio * r_dual + r_comp / s)
             dp = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
-            ds = -r_dual - adjoint(dp)
+            g_dp = phi.T @ dp
+            ds = -r_dual - adjoint(dp, g_dp)
             dz = r_comp / s - ratio * ds
             step_z, step_s = _boundary_step(z, dz), _boundary_step(s, ds)
             if not corrector:
@@ -752,6 +763,7 @@ def _interior_point(
                 r_comp = -z * s + (mu_affine / mu) ** 3 * mu - dz * ds
         z = z + IPM_STEP * step_z * dz
         p, s = p + IPM_STEP * step_s * dp, s + IPM_STEP * step_s * ds
+        g += IPM_STEP * step_s * g_dp
     return z[:m] - z[m : 2 * m], z[2 * m : 2 * m + n] - z[2 * m + n :], p
 
 
@@ -929,7 +941,7 @@ def solve(
     # breakpoints) and its bases are ill-conditioned (|p|_1 ~ 3e6: the interior point's normal
     # equations lost the dual point, gap 0.95 after 50 rounds, relu teacher, n = 1024); the
     # interior point in d >= 3, with the artificial columns' cost big_m and the last restricted
-    # problem's pool, features and directions tight at its dual point (the crossover's start).
+    # problem's pool, features and support (the crossover's start).
     # Where the simplex method meets a basis too ill-conditioned for its explicit inverse
     # (LinAlgError), HiGHS solves the restricted problems from then on (_highs_vertex).
     vertices = penalty == 0 and d == 2
@@ -980,7 +992,9 @@ def solve(
             # over all of them, and a vertex's atoms are some of them).
             tight = np.abs(g_pool) >= 1 - IPM_TIGHT
             theta, c = pool[tight], c_pool[tight]
-            solved = (pool, phi, tight)
+            weight = np.abs(c_pool)
+            support = weight > CROSSOVER_SUPPORT * weight.max() if weight.any() else tight
+            solved = (pool, phi, support)
         # Search from random directions, the atoms and the last violators. The atoms are their own
         # directions theta whatever their weights' signs (|g_p| is at its bound there); not the
         # antipodes -theta of those of negative weight: g_p(-theta) = g_p(theta) - theta . X^T p,
@@ -1049,12 +1063,12 @@ def solve(
         idle = np.concatenate([idle[keep], np.zeros(len(found), dtype=np.int64)])
 
     if solved is not None:
-        # The vertex: the simplex method on the directions tight at the interior point's dual
-        # point (the optimal face's), from a basis of them (crossover), then on the whole pool.
-        pool, phi, tight = solved
+        # The vertex: the simplex method on the interior point's support, from a basis of it
+        # (crossover), then on the whole pool.
+        pool, phi, support = solved
         try:
-            simplex = _Simplex(x, y, pool[tight], pool, rcond=CROSSOVER_RCOND)
-            simplex.optimise(pool[tight], phi[:, tight])
+            simplex = _Simplex(x, y, pool[support], pool, rcond=CROSSOVER_RCOND)
+            simplex.optimise(pool[support], phi[:, support])
             simplex.optimise(pool, phi)
         except np.linalg.LinAlgError as error:
             progress(f"crossover: {error}; HiGHS's vertex instead", force=True)
