@@ -32,8 +32,9 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    updates drifted), whose multipliers are p: one or two rounds certify, on bases too
    ill-conditioned for an interior point's normal equations. Where a basis is too ill-conditioned
    even for the explicit inverse (no row can leave, or a singular basis: LinAlgError), in the
-   rounds or the crossover, HiGHS's dual simplex method (its LU factors kept stable by threshold
-   pivoting) solves the restricted problem instead. Once the atoms interpolate, pool
+   first basis, the rounds, the crossover or the final weights, HiGHS's dual simplex method (its
+   LU factors kept stable by threshold pivoting) solves the restricted problem instead. Once the
+   atoms interpolate, pool
    directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
    lambda > 0: an exact Lasso (an active-set method, warm across rounds); p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
@@ -767,11 +768,14 @@ def _interior_point(
     return z[:m] - z[m : 2 * m], z[2 * m : 2 * m + n] - z[2 * m + n :], p
 
 
-def _highs_vertex(phi: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """lambda = 0, the restricted problem min |c|_1 s.t. phi c = y on a pool with features phi
-    (n, m), by HiGHS's dual simplex method (Huangfu & Hall 2018, "Parallelizing the dual revised
-    simplex method", Math. Prog. Comput. 10), whose LU factors are kept stable by threshold
-    pivoting: a vertex c (m,) and its multipliers p (n,). The fallback where _Simplex's explicit
+def _highs_vertex(
+    pool: np.ndarray, phi: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lambda = 0, the restricted problem min |c|_1 s.t. phi c = y on a pool of directions (m, d)
+    with features phi (n, m), by HiGHS's dual simplex method (Huangfu & Hall 2018,
+    "Parallelizing the dual revised simplex method", Math. Prog. Comput. 10), whose LU factors
+    are kept stable by threshold pivoting: a vertex, as its atoms theta (k, d) and weights c (k,),
+    and its multipliers p (n,). The fallback where _Simplex's explicit
     inverse fails on an ill-conditioned basis: at d = 2, |t| teacher, n = 2048 (data points 1e-6
     apart) the simplex method failed after 2052 pivots (29 s), HiGHS took 186 s, and the solve
     certified a gap of 2.4e-6 in its first round. Raises LinAlgError when HiGHS reports no
@@ -787,7 +791,9 @@ def _highs_vertex(phi: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     )
     if result.status != 0:
         raise np.linalg.LinAlgError(f"sparse: HiGHS found no vertex ({result.message})")
-    return result.x[:m] - result.x[m:], np.asarray(result.eqlin.marginals, dtype=np.float64)
+    c = result.x[:m] - result.x[m:]
+    on = c != 0
+    return pool[on], c[on], np.asarray(result.eqlin.marginals, dtype=np.float64)
 
 
 def _price_tol(p: np.ndarray) -> float:
@@ -945,7 +951,12 @@ def solve(
     # Where the simplex method meets a basis too ill-conditioned for its explicit inverse
     # (LinAlgError), HiGHS solves the restricted problems from then on (_highs_vertex).
     vertices = penalty == 0 and d == 2
-    simplex = _Simplex(x, y, pool) if vertices else None
+    simplex = None
+    if vertices:
+        try:
+            simplex = _Simplex(x, y, pool)
+        except np.linalg.LinAlgError as error:
+            progress(f"first basis: {error}; HiGHS from here", force=True)
     interior = penalty == 0 and d > 2
     pivots = 0  # the simplex method's, up to its failure if it failed
     big_m, solved = BIG_M, None
@@ -971,9 +982,7 @@ def solve(
             objective = float(np.abs(c).sum())
             infeasible = simplex.infeasible()
         elif vertices:
-            c_pool, p = _highs_vertex(phi, y)
-            on = c_pool != 0
-            theta, c = pool[on], c_pool[on]
+            theta, c, p = _highs_vertex(pool, phi, y)
             objective = float(np.abs(c).sum())
             infeasible = False  # (HiGHS raises where the pool's atoms cannot interpolate)
         elif interior:
@@ -1048,7 +1057,11 @@ def solve(
             big_m *= 10  # an artificial column too cheap to leave: raise its cost
             if simplex is not None:
                 simplex.big_m = big_m
-                simplex.refresh()
+                try:
+                    simplex.refresh()
+                except np.linalg.LinAlgError as error:
+                    progress(f"round {iteration}: {error}; HiGHS from here", force=True)
+                    pivots, simplex = simplex.pivots, None
         found, _ = _distinct(cand[violating], g[violating], x, add)
         # Keep the pool's near-active directions (lambda = 0: tight in the last POOL_AGE rounds)
         # and the Lasso's support; add the violators.
@@ -1073,11 +1086,16 @@ def solve(
         except np.linalg.LinAlgError as error:
             progress(f"crossover: {error}; HiGHS's vertex instead", force=True)
             pivots, simplex = simplex.pivots if simplex is not None else 0, None
-            c_pool, _ = _highs_vertex(phi, y)
-            on = c_pool != 0
-            theta, c = pool[on], c_pool[on]
+            theta, c, _ = _highs_vertex(pool, phi, y)
     if simplex is not None:
-        simplex.solve_weights()
+        try:
+            simplex.solve_weights()
+        except np.linalg.LinAlgError as error:
+            # (pool: the last restricted problem's; after max_iter rounds, the next one's.)
+            progress(f"final weights: {error}; HiGHS's vertex instead", force=True)
+            pivots, simplex = simplex.pivots, None
+            theta, c, _ = _highs_vertex(pool, relu_features(pool, x), y)
+    if simplex is not None:
         theta, c = simplex.measure()
         pivots = simplex.pivots
         if simplex.infeasible():
