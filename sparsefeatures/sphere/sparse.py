@@ -24,18 +24,18 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    needed 4-6 n pivots of n^2 + n m flops in BLAS 2. Its dual point p is the round's. The interior
    point spreads weight over all the tight directions; at the end the simplex method started from
    a basis of the directions that carry its weight (crossover: Megiddo 1991, "On finding primal-
-   and dual-optimal bases", ORSA J. Comput. 3) gives the vertex: at most n atoms. lambda = 0, d = 2: the revised simplex method in
-   every round (dense explicit basis inverse, n x n, updated in O(n^2) per pivot, Devex pricing,
-   warm across rounds; started from n pool columns picked by a pivoted QR and signed to be
-   feasible, or from the artificial columns; each recomputation of the inverse changes the sign
-   of a column whose weight B^-1 y came out negative, so B w = y holds with w >= 0 however far the
-   updates drifted), whose multipliers are p: one or two rounds certify, on bases too
-   ill-conditioned for an interior point's normal equations. Where a basis is too ill-conditioned
+   and dual-optimal bases", ORSA J. Comput. 3) gives the vertex: at most n atoms.
+   lambda = 0, d = 2: the revised simplex method in every round (dense explicit basis inverse,
+   n x n, updated in O(n^2) per pivot, Devex pricing, warm across rounds; started from n pool
+   columns picked by a pivoted QR and signed to be feasible, or from the artificial columns; each
+   recomputation of the inverse changes the sign of a column whose weight B^-1 y came out
+   negative, so B w = y holds with w >= 0 however far the updates drifted), whose multipliers are
+   p: one or two rounds certify, on bases too ill-conditioned for an interior point's normal
+   equations. Where a basis is too ill-conditioned
    even for the explicit inverse (no row can leave, or a singular basis: LinAlgError), in the
    first basis, the rounds, the crossover or the final weights, HiGHS's dual simplex method (its
    LU factors kept stable by threshold pivoting) solves the restricted problem instead. Once the
-   atoms interpolate, pool
-   directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
+   atoms interpolate, pool directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
    lambda > 0: an exact Lasso (an active-set method, warm across rounds); p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
@@ -185,9 +185,8 @@ STALL = 1e-6
 # CROSSOVER_RCOND of the first, completed from the whole pool. Measured on the tight directions
 # (relu teacher, d = 4, n = 128, seed 2; d = 5, n = 256, seed 0): their QR went down to 1.6e-10
 # and 6.7e-9; taking all of them (condition number 7.4e10) the simplex method's atoms missed the
-# data by 1.3; with
-# CROSSOVER_RCOND = 1e-8 (3.5e8, 6.8e8) 260 and 575 pivots gave the vertex (HiGHS's optimum on
-# the same pool to 1e-10), at 1e-9 (7.0e9) the first 1.7e-8 above it.
+# data by 1.3; with CROSSOVER_RCOND = 1e-8 (3.5e8, 6.8e8) 260 and 575 pivots gave the vertex
+# (HiGHS's optimum on the same pool to 1e-10), at 1e-9 (7.0e9) the first 1.7e-8 above it.
 CRASH_RCOND = 1e-12
 CROSSOVER_RCOND = 1e-8
 # HiGHS (the fallback of the simplex method, _highs_vertex): its primal feasibility tolerance.
@@ -775,10 +774,10 @@ def _highs_vertex(
     with features phi (n, m), by HiGHS's dual simplex method (Huangfu & Hall 2018,
     "Parallelizing the dual revised simplex method", Math. Prog. Comput. 10), whose LU factors
     are kept stable by threshold pivoting: a vertex, as its atoms theta (k, d) and weights c (k,),
-    and its multipliers p (n,). The fallback where _Simplex's explicit
-    inverse fails on an ill-conditioned basis: at d = 2, |t| teacher, n = 2048 (data points 1e-6
-    apart) the simplex method failed after 2052 pivots (29 s), HiGHS took 186 s, and the solve
-    certified a gap of 2.4e-6 in its first round. Raises LinAlgError when HiGHS reports no
+    and its multipliers p (n,). The fallback where _Simplex's explicit inverse fails on an
+    ill-conditioned basis: at d = 2, |t| teacher, n = 2048 (data points 1e-6 apart) the simplex
+    method failed after 2052 pivots (29 s), HiGHS took 186 s, and the solve certified a gap of
+    2.4e-6 in its first round. Raises LinAlgError when HiGHS reports no
     optimum (no interpolant on the pool)."""
     m = phi.shape[1]
     result = scipy.optimize.linprog(
