@@ -31,11 +31,11 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    recomputation of the inverse changes the sign of a column whose weight B^-1 y came out
    negative, so B w = y holds with w >= 0 however far the updates drifted), whose multipliers are
    p: one or two rounds certify, on bases too ill-conditioned for an interior point's normal
-   equations. Where a basis is too ill-conditioned
-   even for the explicit inverse (no row can leave, or a singular basis: LinAlgError), in the
-   first basis, the rounds, the crossover or the final weights, HiGHS's dual simplex method (its
-   LU factors kept stable by threshold pivoting) solves the restricted problem instead. Once the
-   atoms interpolate, pool directions not tight (|g_p| < 1) for POOL_AGE rounds leave the pool.
+   equations. Where a basis is too ill-conditioned even for the explicit inverse (no row can
+   leave, or a singular basis: LinAlgError), in the first basis, the rounds, the crossover or the
+   final weights, HiGHS's dual simplex method (its LU factors kept stable by threshold pivoting)
+   solves the restricted problem instead. Once the atoms interpolate, pool directions not tight
+   (|g_p| < 1) for POOL_AGE rounds leave the pool.
    lambda > 0: an exact Lasso (an active-set method, warm across rounds); p = (y - f)/n.
 2. Pricing: directions where |g_p| exceeds its bound join the pool. g_p is linear on each sign
    pattern cell, g_p(theta) = theta . v(theta), v = sum_{i: theta.x_i > 0} p_i x_i, so the
@@ -777,8 +777,8 @@ def _highs_vertex(
     and its multipliers p (n,). The fallback where _Simplex's explicit inverse fails on an
     ill-conditioned basis: at d = 2, |t| teacher, n = 2048 (data points 1e-6 apart) the simplex
     method failed after 2052 pivots (29 s), HiGHS took 186 s, and the solve certified a gap of
-    2.4e-6 in its first round. Raises LinAlgError when HiGHS reports no
-    optimum (no interpolant on the pool)."""
+    2.4e-6 in its first round. Raises LinAlgError when HiGHS reports no optimum (no interpolant
+    on the pool)."""
     m = phi.shape[1]
     result = scipy.optimize.linprog(
         np.ones(2 * m),
