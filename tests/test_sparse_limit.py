@@ -392,7 +392,7 @@ def test_the_dense_search_starts_at_the_atoms_whatever_their_weights_sign(monkey
     class FirstSearch(Exception):
         pass
 
-    def stop_at_the_first(x, p, rng, starts, extra):
+    def stop_at_the_first(x, p, rng, starts, extra, near=sparse.CERTIFY_NEAR):
         raise FirstSearch(p, extra)
 
     monkeypatch.setattr(sparse, "_dense_search", stop_at_the_first)

@@ -49,9 +49,10 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    certified one, a dense search (random starts, starts near the atoms, the data) confirms it,
    and its violators join the pool. The certificate is the best confirmed bound of all rounds (the
    rounds' dual points scatter around the optimum while the primal only decreases). When it is
-   within gap_tol of the objective, a final dense search of certify_starts starts (2^(d - 3)
-   times the confirming one's: the maxima's basins shrink with d) checks it once more; the
-   solve stops if it still is, else goes on with the violators found. dual_violation is the
+   within gap_tol of the objective, a final dense search of certify_starts starts (4 2^(d - 3)
+   times the confirming one's, and 4 times its starts near each atom: the maxima's basins shrink
+   with d) checks it once more; the solve stops if it still is, else goes on with the violators
+   found. dual_violation is the
    certificate's sup|g_p| / bound - 1. At the end the simplex's weights are solved afresh from
    its basis, and atoms of one sign in one cell are merged (f at the data unchanged, TV not
    larger). lambda = 0: the final bound is D(s p) for the values f_mu(x_i) the atoms take (within
@@ -91,10 +92,10 @@ ROUND_STEPS = 40
 ASCENT_TOL = 1e-10
 # Times a start settled on a kink leaves it to go on off the kink (then settles there for good).
 RELEASES = 2
-# Violations of the dual constraint are most often near the atoms, where it is tight: the dense
-# searches also start CERTIFY_NEAR directions at each of these angles (radians) from each atom.
-# Measured in d = 10, n = 128: 1% of such starts reached the largest violation, 0.01% of random
-# starts.
+# Violations of the dual constraint are most often near the atoms, where it is tight: the final
+# dense search also starts CERTIFY_NEAR directions at each of these angles (radians) from each
+# atom, the confirming ones CONFIRM_NEAR (below). Measured in d = 10, n = 128: 1% of such starts
+# reached the largest violation, 0.01% of random starts.
 NEAR_ANGLES = (0.01, 0.03, 0.1)
 CERTIFY_NEAR = 4
 # Starts of the ascent handled together: bounds the (block, n) arrays.
@@ -156,12 +157,20 @@ TIGHT = 1e-7
 # Partial pricing: pool columns with |g_p| below NEAR (times the bound) are priced only when the
 # others are optimal.
 NEAR = 0.9
-# Random starts of the dense search that confirms a round's bound: max(CONFIRM_STARTS,
-# CONFIRM_PER_POINT n); of the final one (certify_starts = 0), that times 2^(d - 3): the basins
-# of the maxima shrink with d. Measured in d = 7, n = 256 (d = 10, n = 128): a maximum whose
-# basin holds 1.5e-5 (3.5e-5) of the sphere, missed by 5120 (2560) starts, left a true gap of
-# 3e-4 (1e-3) where 4e-5 (1e-4) was certified; 82,000 (328,000) starts find it.
-CONFIRM_STARTS, CONFIRM_PER_POINT = 4000, 20
+# Random starts of the final dense search (certify_starts = 0): max(CERTIFY_STARTS,
+# CERTIFY_PER_POINT n) 2^(d - 3): the basins of the maxima shrink with d. Measured in d = 7,
+# n = 256 (d = 10, n = 128): a maximum whose basin holds 1.5e-5 (3.5e-5) of the sphere, missed by
+# 5120 (2560) starts, left a true gap of 3e-4 (1e-3) where 4e-5 (1e-4) was certified; 82,000
+# (328,000) starts find it.
+CERTIFY_STARTS, CERTIFY_PER_POINT = 4000, 20
+# Of a dense search that confirms a round's bound: max(CONFIRM_STARTS, CONFIRM_PER_POINT n)
+# random starts and CONFIRM_NEAR near each atom per angle, a quarter of the final one's at d = 3:
+# the final search checks the certificate that the confirming ones pick. Measured (one thread,
+# two solves at once) against confirming searches of the final one's size at d = 3: d = 5,
+# n = 1024, seeds 0 / 1: 81.3 / 87.7 s against 104.1 / 112.7 s, 20 / 21 rounds against 20 / 22;
+# d = 3, n = 1024: 39.3 s against 42.9 s. A sixteenth (d = 5, seed 0): 111.5 s, 24 rounds, the
+# final search finding more twice.
+CONFIRM_STARTS, CONFIRM_PER_POINT, CONFIRM_NEAR = 1000, 5, 1
 # A round's dual bound is confirmed by the dense search when it is within CONFIRM_GAPS 2^(d - 3)
 # gap_tol of the objective (and above the certified bound): rounds far from the end are not worth
 # a search, but the violators it finds join the pool, and the higher d the more of them the
@@ -434,15 +443,20 @@ def _near(atoms: np.ndarray, per_angle: int, rng: np.random.Generator) -> np.nda
 
 
 def _dense_search(
-    x: np.ndarray, p: np.ndarray, rng: np.random.Generator, starts: int, extra: np.ndarray
+    x: np.ndarray,
+    p: np.ndarray,
+    rng: np.random.Generator,
+    starts: int,
+    extra: np.ndarray,
+    near: int = CERTIFY_NEAR,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """sup |g_p| as found (exact in d = 2) by the search from `starts` random directions, the
-    rows of `extra` (k, d) (the atoms) and CERTIFY_NEAR directions near each at each of
-    NEAR_ANGLES, and the data; and by g_p at `starts` further random directions; with the
-    search's candidates (k, d) and g_p there (k,)."""
+    rows of `extra` (k, d) (the atoms) and `near` directions near each at each of NEAR_ANGLES,
+    and the data; and by g_p at `starts` further random directions; with the search's
+    candidates (k, d) and g_p there (k,)."""
     d = x.shape[1]
-    near = _near(extra, CERTIFY_NEAR, rng) if d > 2 else np.zeros((0, d))  # d = 2: exact
-    begin_at = np.concatenate([_random_directions(starts, d, rng), extra, near, x])
+    close = _near(extra, near, rng) if d > 2 else np.zeros((0, d))  # d = 2: exact
+    begin_at = np.concatenate([_random_directions(starts, d, rng), extra, close, x])
     cand, g = _search(x, p, begin_at)
     best = float(np.abs(g).max())
     sample = _random_directions(starts, d, rng)
@@ -927,7 +941,9 @@ def solve(
     progress = Throttled(log, "sparse", begin)
     starts = spec.starts or max(1000, 2 * n)
     confirm_starts = max(CONFIRM_STARTS, CONFIRM_PER_POINT * n)
-    certify_starts = spec.certify_starts or confirm_starts * 2 ** max(d - 3, 0)
+    certify_starts = spec.certify_starts or max(CERTIFY_STARTS, CERTIFY_PER_POINT * n) * 2 ** max(
+        d - 3, 0
+    )
     confirm_gaps = CONFIRM_GAPS * 2 ** max(d - 3, 0)
     add = spec.add_columns or n
     history: dict[str, list[float]] = {k: [] for k in ("objective", "gap", "pool", "seconds")}
@@ -1016,7 +1032,9 @@ def solve(
         # A round whose bound could certify, or improve the certificate near the end: confirm it
         # by the dense search (its violators join the next round's).
         if dual > best and objective - dual <= confirm_gaps * spec.gap_tol * objective:
-            dense, cand_dense, g_dense = _dense_search(x, p, rng, confirm_starts, theta)
+            dense, cand_dense, g_dense = _dense_search(
+                x, p, rng, confirm_starts, theta, CONFIRM_NEAR
+            )
             sup = max(sup, dense)
             dual = _dual_bound(p, y, penalty, sup)
             if dual > best:
