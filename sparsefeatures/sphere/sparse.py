@@ -52,13 +52,12 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    within gap_tol of the objective, a final dense search of certify_starts starts (4 2^(d - 3)
    times the confirming one's, and 4 times its starts near each atom: the maxima's basins shrink
    with d) checks it once more; the solve stops if it still is, else goes on with the violators
-   found. dual_violation is the
-   certificate's sup|g_p| / bound - 1. At the end the simplex's weights are solved afresh from
-   its basis, and atoms of one sign in one cell are merged (f at the data unchanged, TV not
-   larger). lambda = 0: the final bound is D(s p) for the values f_mu(x_i) the atoms take (within
-   train_residual of y), so the gap bounds the atoms' distance to the least TV of any measure
-   taking those values, exactly (weak duality for y itself would need |p|_1 train_residual,
-   and |p|_1 reaches 3e6).
+   found. dual_violation is the certificate's sup|g_p| / bound - 1. At the end the simplex's
+   weights are solved afresh from its basis, and atoms of one sign in one cell are merged (f at
+   the data unchanged, TV not larger). lambda = 0: the final bound is D(s p) for the values
+   f_mu(x_i) the atoms take (within train_residual of y), so the gap bounds the atoms' distance
+   to the least TV of any measure taking those values, exactly (weak duality for y itself would
+   need |p|_1 train_residual, and |p|_1 reaches 3e6).
 
 Outside d = 2 the certificate is as good as the dense search: a maximum it misses is not seen.
 """
