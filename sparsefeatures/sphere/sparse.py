@@ -940,10 +940,11 @@ def solve(
     progress = Throttled(log, "sparse", begin)
     starts = spec.starts or max(1000, 2 * n)
     confirm_starts = max(CONFIRM_STARTS, CONFIRM_PER_POINT * n)
-    certify_starts = spec.certify_starts or max(CERTIFY_STARTS, CERTIFY_PER_POINT * n) * 2 ** max(
-        d - 3, 0
+    by_dimension = 2 ** max(d - 3, 0)  # the maxima's basins shrink with d: searches miss more
+    certify_starts = (
+        spec.certify_starts or max(CERTIFY_STARTS, CERTIFY_PER_POINT * n) * by_dimension
     )
-    confirm_gaps = CONFIRM_GAPS * 2 ** max(d - 3, 0)
+    confirm_gaps = CONFIRM_GAPS * by_dimension
     add = spec.add_columns or n
     history: dict[str, list[float]] = {k: [] for k in ("objective", "gap", "pool", "seconds")}
 
