@@ -116,7 +116,15 @@ HARRIS = 1e-12
 # lambda = 0, the interior-point method: it stops when the complementarity z.s is below IPM_TOL
 # of the dual objective and the dual residual below IPM_TOL, or after IPM_STEPS steps; each step
 # goes IPM_STEP of the way to the boundary; IPM_SHIFT: the normal matrix's first diagonal shift.
-# Measured (d = 3, n = 512 and 1024): 14-25 steps a round.
+# Measured (d = 3, n = 512 and 1024): 14-25 steps a round. Each round from scratch, to IPM_TOL:
+# measured at d = 5 (one thread, two solves at once), the alternatives were slower. Rounds solved
+# to a tolerance a tenth of the outer gap (Gondzio, Gonzalez-Brevis & Munari 2013, "New
+# developments in the primal-dual column generation technique", EJOR 224), the last one exactly
+# for the crossover: n = 1024, seeds 0 / 1, 352 / 354 steps for 453 / 479, but 22 / 22 rounds for
+# 19 / 20 and 130 / 133 s for 107 / 110 s. A warm start from the previous round's iterate at
+# relative gap 1e-1 (1e-2), new columns at slack 1: n = 256, 24 (36) steps a round for 21. The
+# normal matrix in single precision (ssyrk, twice as fast) while the gap is above 1e-2: 27 steps a
+# round for 21.
 IPM_TOL = 1e-9
 IPM_STEPS = 100
 IPM_STEP = 0.99
@@ -151,6 +159,8 @@ MAX_PIVOTS = 100
 # the simplex method's rounds (one thread, seed 0): d = 3, n = 512: 29.0 s -> 23.1 s; d = 5, n =
 # 512: 64.7 s -> 41.1 s, pivots and rounds unchanged. d = 3, n = 512, seeds 0-2: 91.7 s without,
 # 63.2 / 67.9 / 75.7 s at POOL_AGE = 2 / 3 / 5; at 2 and 1 the rounds vary more (11-14; 17 at 1).
+# With the interior point's rounds (d = 5, n = 1024, seed 0, two solves at once): 150 / 134 /
+# 107 s at POOL_AGE = 1 / 2 / 3 (31 / 23 / 19 rounds).
 POOL_AGE = 3
 TIGHT = 1e-7
 # Partial pricing: pool columns with |g_p| below NEAR (times the bound) are priced only when the
@@ -938,6 +948,9 @@ def solve(
     bound = penalty if penalty > 0 else 1.0
     rng = np.random.default_rng([int(seed), SEED_SALT])
     progress = Throttled(log, "sparse", begin)
+    # More starts find more violators a round but lengthen the solve (d = 5, n = 1024, seeds 0 / 1,
+    # one thread, two solves at once): 1024 starts 125 / 148 s (21 / 24 rounds), 2048 (this
+    # default) 107 / 110 s (19 / 20), 32,768 704 / 691 s (63 / 62).
     starts = spec.starts or max(1000, 2 * n)
     confirm_starts = max(CONFIRM_STARTS, CONFIRM_PER_POINT * n)
     by_dimension = 2 ** max(d - 3, 0)  # the maxima's basins shrink with d: searches miss more
