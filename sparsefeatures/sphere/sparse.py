@@ -124,7 +124,9 @@ HARRIS = 1e-12
 # 19 / 20 and 130 / 133 s for 107 / 110 s. A warm start from the previous round's iterate at
 # relative gap 1e-1 (1e-2), new columns at slack 1: n = 256, 24 (36) steps a round for 21. The
 # normal matrix in single precision (ssyrk, twice as fast) while the gap is above 1e-2: 27 steps a
-# round for 21.
+# round for 21. The normal matrix over the 2n (3n) columns of largest z_j/s_j |phi_j|^2 of ~5.5 n:
+# as it is, no round converged in IPM_STEPS (n = 256); as the preconditioner of conjugate
+# gradients on the whole one, ~20 iterations a solve and no faster (n = 1024).
 IPM_TOL = 1e-9
 IPM_STEPS = 100
 IPM_STEP = 0.99
