@@ -950,9 +950,9 @@ def solve(
     bound = penalty if penalty > 0 else 1.0
     rng = np.random.default_rng([int(seed), SEED_SALT])
     progress = Throttled(log, "sparse", begin)
-    # More starts find more violators a round but lengthen the solve (d = 5, n = 1024, seeds 0 / 1,
-    # one thread, two solves at once): 1024 starts 125 / 148 s (21 / 24 rounds), 2048 (this
-    # default) 107 / 110 s (19 / 20), 32,768 704 / 691 s (63 / 62).
+    # Fewer or more starts both lengthened the solve (d = 5, n = 1024, seeds 0 / 1, one thread, two
+    # solves at once): 1024 starts 125 / 148 s (21 / 24 rounds), 2048 (= 2n, the default) 107 /
+    # 110 s (19 / 20), 32,768 704 / 691 s (63 / 62: more violators a round, more rounds).
     starts = spec.starts or max(1000, 2 * n)
     confirm_starts = max(CONFIRM_STARTS, CONFIRM_PER_POINT * n)
     by_dimension = 2 ** max(d - 3, 0)  # the maxima's basins shrink with d: searches miss more
