@@ -184,12 +184,15 @@ def highs_restricted(phi: np.ndarray, y: np.ndarray, big_m: float) -> float:
     return float(res.fun)
 
 
+@pytest.mark.parametrize("correctors", [0, sparse.IPM_CORRECTORS])
 @pytest.mark.parametrize("repeat", [False, True])
-def test_interior_point_matches_highs_on_a_restricted_problem(repeat):
+def test_interior_point_matches_highs_on_a_restricted_problem(repeat, correctors, monkeypatch):
     """The restricted problem (lambda = 0) on a pool of random directions: the interior point's
     dual point is feasible and its objective HiGHS's optimum (strong duality), its weights
-    interpolate at that objective. With a data point repeated under another label no measure
-    interpolates: the artificial columns carry the difference, at the same optimum as HiGHS's."""
+    interpolate at that objective, with and without the centrality correctors. With a data point
+    repeated under another label no measure interpolates: the artificial columns carry the
+    difference, at the same optimum as HiGHS's."""
+    monkeypatch.setattr(sparse, "IPM_CORRECTORS", correctors)
     x, y = data(64, TEACHER)
     if repeat:
         x, y = np.concatenate([x, x[:1]]), np.concatenate([y, y[:1] + 0.5])
@@ -202,6 +205,22 @@ def test_interior_point_matches_highs_on_a_restricted_problem(repeat):
     assert np.abs(phi.T @ p).max() <= 1 + 1e-8 and np.abs(p).max() <= 10 * (1 + 1e-8)
     assert np.abs(phi @ c + a - y).max() <= 1e-6 * np.abs(y).max()
     assert (np.abs(a).max() > 0.1) == repeat
+
+
+def test_centrality_correctors_take_fewer_interior_point_steps(monkeypatch):
+    """The restricted problem of a pool of random directions (d = 5, n = 256): one normal matrix
+    (one syrk) per step; the centrality correctors reach the same optimum in fewer steps."""
+    x, y = data(256, {"kind": "constant"}, d=5)
+    phi = np.maximum(x @ sphere.uniform_sphere(1500, 5, np.random.default_rng(3)).T, 0.0)
+    steps, optima, calls, syrk = {}, {}, [], sparse.dsyrk
+    monkeypatch.setattr(sparse, "dsyrk", lambda *a, **k: calls.append(1) or syrk(*a, **k))
+    for correctors in (0, sparse.IPM_CORRECTORS):
+        monkeypatch.setattr(sparse, "IPM_CORRECTORS", correctors)
+        optima[correctors] = float(y @ sparse._interior_point(phi, y, sparse.BIG_M)[2])
+        steps[correctors] = len(calls)
+        calls.clear()
+    assert optima[0] == pytest.approx(optima[sparse.IPM_CORRECTORS], rel=1e-8)
+    assert steps[sparse.IPM_CORRECTORS] < steps[0] < sparse.IPM_STEPS
 
 
 def test_exact_search_on_the_circle_beats_a_fine_grid_lp():

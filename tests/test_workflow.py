@@ -104,6 +104,24 @@ def test_invalid_config_fails_before_any_job(tmp_path, run_snakemake, sphere_ove
     assert not (tmp_path / "results").exists()
 
 
+def test_jobs_on_larger_training_sets_come_first(tmp_path, run_snakemake):
+    """Each sphere dataset and run job has its n as priority (the test set's job: the largest n):
+    Snakemake starts the longest runs first."""
+    config = tiny_sphere_config(n_train=[8, 16, 64])
+    plan = run_snakemake(tmp_path, config, "--dry-run").stdout
+    seen = []
+    for block in plan.split("rule ")[1:]:
+        rule = block.split(":", 1)[0]
+        fields = dict(
+            line.strip().split(": ", 1) for line in block.splitlines()[1:] if ": " in line
+        )
+        if rule in ("sphere_train_data", "sphere_test_data", "sphere_kernel_run"):
+            wildcards = dict(item.split("=") for item in fields["wildcards"].split(", "))
+            expected = int(wildcards.get("n", 64))
+            seen.append((rule, int(fields["priority"]) == expected))
+    assert len(seen) == 2 * 3 + 2 + 2 * 3 and all(ok for _, ok in seen)
+
+
 def test_sparse_regime_through_the_pipeline(tmp_path, run_snakemake):
     """The feature regime's limit, solved exactly: certified runs, atoms, theory and figures."""
     config = tiny_sphere_config(

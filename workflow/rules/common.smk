@@ -140,6 +140,13 @@ def sphere_run_paths():
     ]
 
 
+def larger_first(w):
+    """A sphere job's priority: its training-set size (the test set's job: the largest, as every run
+    needs it). Of the jobs ready, Snakemake starts those of highest priority first: the longest runs
+    start first, and no core idles at the end while one of them finishes."""
+    return int(w.n) if hasattr(w, "n") else max(SPHERE["n_train"])
+
+
 def counts_atoms(regime):
     """Whether a sphere regime's runs count atoms (its kind's record in the registry)."""
     return KINDS[SPHERE["regimes"][regime]["kind"]].counts_atoms

@@ -26,6 +26,7 @@ rule sphere_train_data:
         json=dataset_params,
     log:
         "logs/sphere/data/{target}/d{d}/seed{seed}/train_n{n}.log",
+    priority: larger_first
     group:
         "data"
     conda:
@@ -41,6 +42,7 @@ rule sphere_test_data:
         json=lambda w: dataset_params(w, split="test"),
     log:
         "logs/sphere/data/{target}/d{d}/seed{seed}/test.log",
+    priority: larger_first
     group:
         "data"
     conda:
@@ -68,6 +70,7 @@ for _kind in KINDS.values():
             checkpoints=f"results/checkpoints/sphere/{SPHERE_RUN}",
         log:
             f"logs/sphere/runs/{SPHERE_RUN}.log",
+        priority: larger_first
         benchmark:
             f"results/benchmarks/sphere/{SPHERE_RUN}.tsv"
         threads: 1
