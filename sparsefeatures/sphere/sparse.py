@@ -126,9 +126,12 @@ HARRIS = 1e-12
 # 19 / 20 and 130 / 133 s for 107 / 110 s. A warm start from the previous round's iterate at
 # relative gap 1e-1 (1e-2), new columns at slack 1: n = 256, 24 (36) steps a round for 21. The
 # normal matrix in single precision (ssyrk, twice as fast) while the gap is above 1e-2: 27 steps a
-# round for 21. The normal matrix over the 2n (3n) columns of largest z_j/s_j |phi_j|^2 of ~5.5 n:
-# as it is, no round converged in IPM_STEPS (n = 256); as the preconditioner of conjugate
-# gradients on the whole one, ~20 iterations a solve and no faster (n = 1024).
+# round for 21; all but its 1.5 n columns of largest weight in single precision: at d = 5 as many
+# steps, at d = 3 (n = 1024) no round converged. The normal matrix over the 2n (3n) columns of
+# largest z_j/s_j |phi_j|^2 of ~5.5 n: as it is, no round converged in IPM_STEPS (n = 256); as the
+# preconditioner of conjugate gradients on the whole one, ~20 iterations a solve and no faster
+# (n = 1024); in a dual-feasible method, with the columns that cut the last step short, 28 steps
+# for 20 (d = 5, n = 512), and no convergence in 200 steps on a late round.
 IPM_TOL = 1e-9
 IPM_STEPS = 100
 # Each step also takes up to IPM_CORRECTORS centrality correctors (Gondzio 1996, "Multiple
