@@ -107,7 +107,9 @@ def test_invalid_config_fails_before_any_job(tmp_path, run_snakemake, sphere_ove
 def test_jobs_on_larger_training_sets_come_first(tmp_path, run_snakemake):
     """Each sphere dataset and run job has its n as priority (the test set's job: the largest n):
     Snakemake starts the longest runs first."""
-    config = tiny_sphere_config(n_train=[8, 16, 64])
+    n_train = [8, 16, 64]
+    config = tiny_sphere_config(n_train=n_train)
+    seeds = len(config["sphere"]["seeds"])
     plan = run_snakemake(tmp_path, config, "--dry-run").stdout
     seen = []
     for block in plan.split("rule ")[1:]:
@@ -117,9 +119,10 @@ def test_jobs_on_larger_training_sets_come_first(tmp_path, run_snakemake):
         )
         if rule in ("sphere_train_data", "sphere_test_data", "sphere_kernel_run"):
             wildcards = dict(item.split("=") for item in fields["wildcards"].split(", "))
-            expected = int(wildcards.get("n", 64))
+            expected = int(wildcards.get("n", max(n_train)))
             seen.append((rule, int(fields["priority"]) == expected))
-    assert len(seen) == 2 * 3 + 2 + 2 * 3 and all(ok for _, ok in seen)
+    # A training set and a run per seed and n, a test set per seed.
+    assert len(seen) == 2 * seeds * len(n_train) + seeds and all(ok for _, ok in seen)
 
 
 def test_sparse_regime_through_the_pipeline(tmp_path, run_snakemake):
