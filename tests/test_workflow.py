@@ -137,6 +137,20 @@ def test_sparse_regime_through_the_pipeline(tmp_path, run_snakemake):
     assert float(ds.duality_gap) <= 1e-4 and float(ds.dual_violation) <= 1e-4
     assert float(ds.train_residual) < 1e-8  # the interpolating limit
     assert 1 <= int(ds.n_atoms) <= 32 and ds["theta"].shape == (ds["c"].shape[0], 3)
+    # The stored certificate checks without the solver: the bound from the dual point, with sup
+    # |g_p| sampled at 10^5 random directions (at most the solver's sup), is at least the stored
+    # one, which is below the objective by the stored gap.
+    train = store.read(tmp_path / "results/sphere/data/constant/d3/seed0/train_n32.zarr")
+    x, p = train["x"].values, ds["dual_point"].values
+    values = np.maximum(x @ ds["theta"].values.T, 0.0) @ ds["c"].values  # (n,) f at the data
+    directions = sphere.uniform_sphere(100_000, 3, np.random.default_rng(7))
+    sampled = float(np.abs(np.maximum(directions @ x.T, 0.0) @ p).max())
+    objective, bound = float(ds.objective), float(ds.dual_bound)
+    assert bound <= objective and float(ds.duality_gap) == pytest.approx(
+        (objective - bound) / objective, rel=1e-9, abs=1e-15
+    )
+    assert float(values @ p) / sampled >= bound * (1 - 1e-12)
+    assert sampled <= 1 + float(ds.dual_violation) + 1e-12
     rows = {r["regime"]: r for r in csv.DictReader(open(tmp_path / "results/sphere/exponents.csv"))}
     assert rows["limit"]["theory"] == "feature" and float(rows["limit"]["beta_theory"]) == 2.5
     atoms = list(csv.DictReader(open(tmp_path / "results/sphere/atoms.csv")))

@@ -29,7 +29,15 @@ VARIABLES = (
             "lambda = 0 (the minimum-total-variation interpolant)",
             "target units squared (lambda > 0), target units (lambda = 0)",
         ),
-        "duality_gap": ("relative duality gap (primal - dual) / primal of the solution", "1"),
+        "dual_bound": (
+            "lower bound on the least objective: the dual objective D at the certificate's dual "
+            "point (dual_point) scaled to feasibility (module sphere.sparse)",
+            "target units squared (lambda > 0), target units (lambda = 0)",
+        ),
+        "duality_gap": (
+            "relative duality gap (objective - dual_bound) / objective of the solution",
+            "1",
+        ),
         "dual_violation": (
             "largest relative violation of the dual constraint found by a final dense search over "
             "directions (0: certified optimal up to duality_gap)",
@@ -95,6 +103,7 @@ def run(entry: dict, context: RunContext) -> xr.Dataset:
             torch.Generator().manual_seed(seed),
         ),
         objective=result.objective,
+        dual_bound=result.dual_bound,
         duality_gap=result.duality_gap,
         dual_violation=result.dual_violation,
         train_residual=result.train_residual,
@@ -103,6 +112,16 @@ def run(entry: dict, context: RunContext) -> xr.Dataset:
     )
     ds["theta"] = (("atom", "dim"), result.theta, {"description": "atom directions (unit)"})
     ds["c"] = (("atom",), result.c, {"description": "atom weights: mu = sum_j c_j delta_theta_j"})
+    ds["dual_point"] = (
+        ("sample",),
+        result.dual_point,
+        {
+            "description": "the certificate's dual point p, one entry per training point: with "
+            "sup = max_theta |sum_i p_i relu(theta . x_i)|, dual_bound is f.p / sup for f the "
+            "atoms' values at the training points (lambda = 0), the largest s y.p - (n/2) s^2 "
+            "|p|^2 over 0 <= s <= lambda / sup (lambda > 0; module sphere.sparse)"
+        },
+    )
     ds.attrs["stop_reason"] = "gap_tol" if result.converged else "max_iter"
     return ds
 
