@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+
+from sparsefeatures.sphere import data as sphere
 
 from .slurm_cluster import slurm_cluster  # noqa: F401  (session fixture: the local SLURM cluster)
 
@@ -93,3 +96,22 @@ def one_torch_thread():
 @pytest.fixture
 def run_snakemake():
     return snakemake
+
+
+# Random directions of the brute-force dual check (in blocks): at 2e5 on S^2 the sup of a
+# near-optimal dual point is underestimated by ~1e-5 relative, enough to break weak duality.
+BRUTE = 2_000_000
+BRUTE_BLOCK = 200_000
+
+
+def brute_dual_sup(p: np.ndarray, x: np.ndarray) -> float:
+    """max over many directions (random; equispaced on the circle) of |sum_i p_i relu(theta.x_i)|."""
+    if x.shape[1] == 2:
+        phi = np.linspace(0, 2 * np.pi, BRUTE, endpoint=False)
+        theta = np.stack([np.cos(phi), np.sin(phi)], axis=1)
+    else:
+        theta = sphere.uniform_sphere(BRUTE, x.shape[1], np.random.default_rng(1))
+    return max(
+        float(np.abs(np.maximum(theta[lo : lo + BRUTE_BLOCK] @ x.T, 0.0) @ p).max())
+        for lo in range(0, BRUTE, BRUTE_BLOCK)
+    )

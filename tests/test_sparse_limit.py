@@ -11,13 +11,11 @@ from sparsefeatures.sphere import measures, sparse
 from sparsefeatures.sphere.kinds import sparse as sparse_kind
 from sparsefeatures.sphere.runs import RunContext, RunFailed
 
+from .conftest import brute_dual_sup
+
 D = 3
 GRID = 20_000  # fixed directions of the reference LP on S^2 (spacing ~0.025 rad)
 CIRCLE = 2000  # equispaced directions of the reference LP on S^1 (spacing ~0.003 rad)
-# Random directions of the brute-force dual check (in blocks): at 2e5 on S^2 the sup of a
-# near-optimal dual point is underestimated by ~1e-5 relative, enough to break weak duality.
-BRUTE = 2_000_000
-BRUTE_BLOCK = 200_000
 LASSO_GRID = 4000  # fixed directions of the reference Lasso
 # The continuous optimum is at most the grid's; the grid's is above it by its discretisation.
 GRID_RTOL = 0.05
@@ -43,19 +41,6 @@ def grid_lp_tv(x: np.ndarray, y: np.ndarray, directions: int, seed: int = 0) -> 
     )
     assert res.status == 0
     return float(res.fun)
-
-
-def brute_dual_sup(p: np.ndarray, x: np.ndarray) -> float:
-    """max over many directions (random; equispaced on the circle) of |sum_i p_i relu(theta.x_i)|."""
-    if x.shape[1] == 2:
-        phi = np.linspace(0, 2 * np.pi, BRUTE, endpoint=False)
-        theta = np.stack([np.cos(phi), np.sin(phi)], axis=1)
-    else:
-        theta = sphere.uniform_sphere(BRUTE, x.shape[1], np.random.default_rng(1))
-    return max(
-        float(np.abs(np.maximum(theta[lo : lo + BRUTE_BLOCK] @ x.T, 0.0) @ p).max())
-        for lo in range(0, BRUTE, BRUTE_BLOCK)
-    )
 
 
 def circle_lp_tv(x: np.ndarray, y: np.ndarray) -> float:

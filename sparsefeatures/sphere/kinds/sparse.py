@@ -20,6 +20,8 @@ from ..runs import (
     scalars,
 )
 
+# Of the objective and of its dual bound.
+OBJECTIVE_UNITS = "target units squared (lambda > 0), target units (lambda = 0)"
 VARIABLES = (
     ATOM_VARIABLES
     | CONVERGENCE_VARIABLES
@@ -27,12 +29,12 @@ VARIABLES = (
         "objective": (
             "objective at the solution: (1/2n) sum (f - y)^2 + lambda |mu|_TV, or |mu|_TV when "
             "lambda = 0 (the minimum-total-variation interpolant)",
-            "target units squared (lambda > 0), target units (lambda = 0)",
+            OBJECTIVE_UNITS,
         ),
         "dual_bound": (
             "lower bound on the least objective: the dual objective D at the certificate's dual "
             "point (dual_point) scaled to feasibility (module sphere.sparse)",
-            "target units squared (lambda > 0), target units (lambda = 0)",
+            OBJECTIVE_UNITS,
         ),
         "duality_gap": (
             "relative duality gap (objective - dual_bound) / objective of the solution",
