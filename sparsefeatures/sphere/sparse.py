@@ -99,8 +99,14 @@ RELEASES = 2
 # reached the largest violation, 0.01% of random starts.
 NEAR_ANGLES = (0.01, 0.03, 0.1)
 CERTIFY_NEAR = 4
-# Starts of the ascent handled together: bounds the (block, n) arrays.
-SEARCH_BLOCK = 2048
+# Starts of the ascent handled together: SEARCH_ELEMENTS / n, so that its (block, n) arrays stay
+# at 16 MB (a dense search at d = 5, n = 2048: 5.9 s in blocks of 1024 for 6.9 s in blocks of
+# 2048; at n = 1024 blocks of 512, 1024 and 2048 within 10%).
+SEARCH_ELEMENTS = 2**21
+# A rejected ascent step is cut to end KINK_MARGIN (of its length) short of the first kink it
+# crossed; kinks within HELD of both its ends are those it holds.
+KINK_MARGIN = 1e-6
+HELD = 1e-9
 # A pool column enters the basis when |g_p| > 1 + max(PIVOT_TOL, PRICE_ROUNDING |p|_1) (relative
 # reduced cost): g_p = sum_i p_i relu(theta . x_i) is rounded by about 1e-16 |p|_1 (more after the
 # incremental updates), and while artificial columns are basic |p|_1 can reach 1e7 (d = 2,
@@ -123,8 +129,10 @@ HARRIS = 1e-12
 # to a tolerance a tenth of the outer gap (Gondzio, Gonzalez-Brevis & Munari 2013, "New
 # developments in the primal-dual column generation technique", EJOR 224), the last one exactly
 # for the crossover: n = 1024, seeds 0 / 1, 352 / 354 steps for 453 / 479, but 22 / 22 rounds for
-# 19 / 20 and 130 / 133 s for 107 / 110 s. A warm start from the previous round's iterate at
-# relative gap 1e-1 (1e-2), new columns at slack 1: n = 256, 24 (36) steps a round for 21. The
+# 19 / 20 and 130 / 133 s for 107 / 110 s; a hundredth (thousandth) of it: the constant target
+# faster, teachers' rounds doubled (ended at max_iter; README). A warm start from the previous
+# round's iterate at relative gap 1e-1 (1e-2), new columns at slack 1: n = 256, 24 (36) steps a
+# round for 21. The
 # normal matrix in single precision (ssyrk, twice as fast) while the gap is above 1e-2: 27 steps a
 # round for 21; all but its 1.5 n columns of largest weight in single precision: at d = 5 as many
 # steps, at d = 3 (n = 1024) no round converged. The normal matrix over the 2n (3n) columns of
@@ -343,21 +351,31 @@ def _ascend(
     (k,), signed. Each step moves a fraction alpha of the way to the maximiser +-P v/|P v| of the
     linear extension of the current cell on the current face (P: the projection onto the face,
     the identity at first; alpha = 1: the fixed point, exact on a cell), accepted if |g_p| does
-    not decrease; a rejected step quarters alpha. When alpha falls below ASCENT_TOL the start
-    sits on a kink theta . x_j = 0 that |g_p| decreases across: it holds that kink (P projects
-    x_j out) and goes on along it, up to d - 1 kinks (a vertex of the arrangement). The maxima
-    of |g_p| mostly sit on kinks: stopping at the first kink reached left most starts below
-    them (d = 6, n = 256: 0 of 40,000 random starts above the certified bound, against 15 with
-    the kinks held, up to a violation 10x the certified one)."""
+    not decrease. |g_p| grows along the step while it stays in the cell, so a rejected step
+    crossed a kink: alpha is cut to end just short of the first one it crossed (_short_of_kink),
+    and a start comes to a kink in a few steps. When alpha falls below ASCENT_TOL the start sits
+    on a kink theta . x_j = 0 that |g_p| decreases across: it holds that kink (P projects x_j
+    out) and goes on along it, up to d - 1 kinks (a vertex of the arrangement). The maxima of
+    |g_p| mostly sit on kinks: stopping at the first kink reached left most starts below them (d
+    = 6, n = 256: 0 of 40,000 random starts above the certified bound, against 15 with the kinks
+    held, up to a violation 10x the certified one). Quartering alpha at each rejection instead
+    came to a kink by halving the distance every two steps, and most starts ran out of steps
+    before the vertex: on the certified dual point of a solve (|t| teacher, d = 7, n = 128), four
+    dense searches of 40,000 starts found sup |g_p| - 1 of 6.3e-5 to 3.8e-4 (63-71 violating
+    cells); with the cut, 5.3e-4 in each (612-631 cells), 5 kinks held there."""
     d = x.shape[1]
+    # v = sum_i [theta . x_i > 0] p_i x_i, the mask times p x: the mask times p, then x, made one
+    # (block, n) product more and a dense search 15% slower (d = 5, n = 2048: 12.4 s for 10.6 s).
+    px = p[:, None] * x
     theta_all, g_all = starts.copy(), np.zeros(len(starts))
-    for lo in range(0, len(starts), SEARCH_BLOCK):
-        theta = starts[lo : lo + SEARCH_BLOCK].copy()
+    block = max(1, SEARCH_ELEMENTS // len(x))
+    for lo in range(0, len(starts), block):
+        theta = starts[lo : lo + block].copy()
         k = len(theta)
         face = np.broadcast_to(np.eye(d), (k, d, d)).copy()  # (k, d, d) projection P
         held = np.zeros(k, dtype=np.int64)  # kinks held by each start
         released = np.zeros(k, dtype=np.int64)  # faces left by each start
-        v = ((theta @ x.T) > 0) * p @ x  # (k, d): v of each start's cell
+        v = ((theta @ x.T) > 0) @ px  # (k, d): v of each start's cell
         g = np.einsum("kd,kd->k", theta, v)  # (k,) g_p(theta)
         alpha = np.ones(k)
         live = np.arange(k)  # the starts still moving
@@ -367,14 +385,21 @@ def _ascend(
             target = up_v / np.maximum(np.linalg.norm(up_v, axis=1, keepdims=True), 1e-300)
             trial = th + al[:, None] * (target - th)
             trial /= np.maximum(np.linalg.norm(trial, axis=1, keepdims=True), 1e-300)
-            trial_side = (trial @ x.T) > 0
-            v_trial = trial_side * p @ x
+            trial_dots = trial @ x.T
+            trial_side = trial_dots > 0
+            v_trial = trial_side @ px
             g_trial = np.einsum("kd,kd->k", trial, v_trial)
             up = np.abs(g_trial) >= np.abs(gl)
             at_max = np.abs(target - th).max(axis=1) <= ASCENT_TOL  # whatever alpha
             accept = live[up]
             theta[accept], v[accept], g[accept] = trial[up], v_trial[up], g_trial[up]
-            alpha[live] = np.where(up, np.minimum(1.0, 2 * al), al / 4)
+            next_alpha = np.minimum(1.0, 2 * al)
+            down = np.flatnonzero(~up)
+            if down.size:
+                next_alpha[down] = _short_of_kink(
+                    th[down], target[down], al[down], trial_dots[down], trial_side[down], x
+                )
+            alpha[live] = next_alpha
             # Settled: at the maximum of the cell on the face, or at a kink with d - 1 kinks held
             # already. (A small accepted step near a kink is not a maximum: alpha grows again.)
             stuck = ~up & (alpha[live] < ASCENT_TOL)
@@ -402,7 +427,7 @@ def _ascend(
                 face[rows] -= normal[:, :, None] * normal[:, None, :]
                 on_face = np.einsum("kij,kj->ki", face[rows], theta[rows])
                 theta[rows] = on_face / np.linalg.norm(on_face, axis=1, keepdims=True)
-                v[rows] = ((theta[rows] @ x.T) > 0) * p @ x
+                v[rows] = ((theta[rows] @ x.T) > 0) @ px
                 g[rows] = np.einsum("kd,kd->k", theta[rows], v[rows])
                 alpha[rows], held[rows] = 1.0, held[rows] + 1
             live = live[~done]
@@ -410,6 +435,31 @@ def _ascend(
                 break
         theta_all[lo : lo + k], g_all[lo : lo + k] = theta, g
     return theta_all, g_all
+
+
+def _short_of_kink(
+    theta: np.ndarray,
+    target: np.ndarray,
+    alpha: np.ndarray,
+    trial_dots: np.ndarray,
+    trial_side: np.ndarray,
+    x: np.ndarray,
+) -> np.ndarray:
+    """For steps (k,) from theta (k, d) a fraction alpha of the way to target (k, d), whose
+    normalised end has dots trial_dots (k, n) with the data (side: trial_side): the fraction
+    (k,) that ends KINK_MARGIN short of the first kink the step crossed; alpha / 4 where it
+    crossed none (kinks within HELD of both ends, those held, aside)."""
+    start = theta @ x.T
+    rows, cols = np.nonzero((start > 0) != trial_side)
+    # The step's chord theta + t (target - theta), t <= alpha, meets kink j at t = alpha a / (a - b)
+    # (a, b: x_j . theta and x_j . the chord's end, the normalised end's dot times its norm).
+    chord = np.linalg.norm(theta + alpha[:, None] * (target - theta), axis=1)
+    a, b = start[rows, cols], trial_dots[rows, cols] * chord[rows]
+    crossed = np.maximum(np.abs(a), np.abs(b)) > HELD
+    rows, a, b = rows[crossed], a[crossed], b[crossed]
+    first = np.full(len(theta), np.inf)
+    np.minimum.at(first, rows, a / (a - b))
+    return np.where(np.isfinite(first), alpha * first * (1 - KINK_MARGIN), alpha / 4)
 
 
 def _breakpoints(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -488,10 +538,9 @@ def _dense_search(
     cand, g = _search(x, p, begin_at)
     best = float(np.abs(g).max())
     sample = _random_directions(starts, d, rng)
-    for lo in range(0, starts, SEARCH_BLOCK):
-        best = max(
-            best, float(np.abs(relu_features(sample[lo : lo + SEARCH_BLOCK], x).T @ p).max())
-        )
+    block = max(1, SEARCH_ELEMENTS // len(x))
+    for lo in range(0, starts, block):
+        best = max(best, float(np.abs(relu_features(sample[lo : lo + block], x).T @ p).max()))
     return best, cand, g
 
 
