@@ -45,20 +45,20 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    maxima. In d = 2 the search is exact: on each of the 2n arcs between the breakpoints
    theta . x_i = 0, |g_p| is largest at v_arc's direction if inside, else at an end (and the
    first pool holds the breakpoints, whose features span every direction's).
-3. Any dual point scaled by s <= bound / sup|g_p| is feasible: D(s p) is a lower bound. When
-   a round's bound is near the objective (within CONFIRM_GAPS 2^(d - 3) gap_tol) and above the
+3. Any dual point scaled by s <= bound / sup|g_p| is feasible: D(s p) is a lower bound. When a
+   round's bound is near the objective (within CONFIRM_GAPS 2^(d - 3) gap_tol) and above the
    certified one, a dense search (random starts, starts near the atoms, the data) confirms it,
-   and its violators join the pool. The certificate is the best confirmed bound of all rounds (the
-   rounds' dual points scatter around the optimum while the primal only decreases). When it is
-   within gap_tol of the objective, a final dense search of certify_starts starts (4 2^(d - 3)
-   times the confirming one's, and 4 times its starts near each atom: the maxima's basins shrink
-   with d) checks it once more; the solve stops if it still is, else goes on with the violators
-   found. dual_violation is the certificate's sup|g_p| / bound - 1. At the end the simplex's
-   weights are solved afresh from its basis, and atoms of one sign in one cell are merged (f at
-   the data unchanged, TV not larger). lambda = 0: the final bound is D(s p) for the values
-   f_mu(x_i) the atoms take (within train_residual of y), so the gap bounds the atoms' distance
-   to the least TV of any measure taking those values, exactly (weak duality for y itself would
-   need |p|_1 train_residual, and |p|_1 reaches 3e6).
+   and its violators join the pool. The certificate is the best confirmed bound of all rounds
+   (the rounds' dual points scatter around the optimum while the primal only decreases). When it
+   is within gap_tol of the objective, a final dense search of certify_starts starts (4
+   2^(d - 3) times the confirming one's, and as many times its starts near each atom: the
+   maxima's basins shrink with d) checks it once more; the solve stops if it still is, else goes
+   on with the violators found. dual_violation is the certificate's sup|g_p| / bound - 1. At the
+   end the simplex's weights are solved afresh from its basis, and atoms of one sign in one cell
+   are merged (f at the data unchanged, TV not larger). lambda = 0: the final bound is D(s p)
+   for the values f_mu(x_i) the atoms take (within train_residual of y), so the gap bounds the
+   atoms' distance to the least TV of any measure taking those values, exactly (weak duality for
+   y itself would need |p|_1 train_residual, and |p|_1 reaches 3e6).
 
 Outside d = 2 the certificate is as good as the dense search: a maximum it misses is not seen.
 """
@@ -94,9 +94,12 @@ ASCENT_TOL = 1e-10
 # Times a start settled on a kink leaves it to go on off the kink (then settles there for good).
 RELEASES = 2
 # Violations of the dual constraint are most often near the atoms, where it is tight: the final
-# dense search also starts CERTIFY_NEAR directions at each of these angles (radians) from each
-# atom, the confirming ones CONFIRM_NEAR (below). Measured in d = 10, n = 128: 1% of such starts
-# reached the largest violation, 0.01% of random starts.
+# dense search also starts CERTIFY_NEAR x 2^(d - 3) directions at each of these angles (radians)
+# from each atom, the confirming ones CONFIRM_NEAR (below). Measured in d = 10, n = 128: 1% of
+# such starts reached the largest violation, 0.01% of random starts. Their basins shrink with d
+# as the random starts' do: with CERTIFY_NEAR at every d, a relu teacher at d = 6, n = 256
+# certified 2.5e-5 where a second search found a true gap of 7.0e-4 (a violator next to an atom,
+# reached from 3 of 14,400 starts near the atoms and 1 of 200,000 random ones).
 NEAR_ANGLES = (0.01, 0.03, 0.1)
 CERTIFY_NEAR = 4
 # Starts of the ascent handled together: SEARCH_ELEMENTS / n, so that its (block, n) arrays stay
@@ -1045,6 +1048,7 @@ def solve(
     certify_starts = (
         spec.certify_starts or max(CERTIFY_STARTS, CERTIFY_PER_POINT * n) * by_dimension
     )
+    certify_near = CERTIFY_NEAR * by_dimension
     confirm_gaps = CONFIRM_GAPS * by_dimension
     add = spec.add_columns or n
     history: dict[str, list[float]] = {k: [] for k in ("objective", "gap", "pool", "seconds")}
@@ -1156,7 +1160,9 @@ def solve(
             # searched once more, from certify_starts starts. A violation found there weakens
             # its bound, and its directions join the pool.
             _, p_cert, sup_cert = certified
-            wide, cand_wide, g_wide = _dense_search(x, p_cert, rng, certify_starts, theta)
+            wide, cand_wide, g_wide = _dense_search(
+                x, p_cert, rng, certify_starts, theta, certify_near
+            )
             if wide > sup_cert:
                 certified = (_dual_bound(p_cert, y, penalty, wide), p_cert, wide)
                 gap = (objective - certified[0]) / objective
