@@ -50,8 +50,8 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    certified one, a dense search (random starts, starts near the atoms, the data) confirms it,
    and its violators join the pool. The certificate is the best confirmed bound of all rounds
    (the rounds' dual points scatter around the optimum while the primal only decreases). When it
-   is within gap_tol of the objective, a final dense search of certify_starts starts (4
-   2^(d - 3) times the confirming one's, and as many times its starts near each atom: the
+   is within gap_tol of the objective, a final dense search of certify_starts starts
+   (4 x 2^(d - 3) times the confirming one's, and as many times its starts near each atom: the
    maxima's basins shrink with d) checks it once more; the solve stops if it still is, else goes
    on with the violators found. dual_violation is the certificate's sup|g_p| / bound - 1. At the
    end the simplex's weights are solved afresh from its basis, and atoms of one sign in one cell
@@ -359,16 +359,16 @@ def _ascend(
     and a start comes to a kink in a few steps. When alpha falls below ASCENT_TOL the start sits
     on a kink theta . x_j = 0 that |g_p| decreases across: it holds that kink (P projects x_j
     out) and goes on along it, up to d - 1 kinks (a vertex of the arrangement). The maxima of
-    |g_p| mostly sit on kinks: stopping at the first kink reached left most starts below them (d
-    = 6, n = 256: 0 of 40,000 random starts above the certified bound, against 15 with the kinks
-    held, up to a violation 10x the certified one). Quartering alpha at each rejection instead
-    came to a kink by halving the distance every two steps, and most starts ran out of steps
-    before the vertex: on the certified dual point of a solve (|t| teacher, d = 7, n = 128), four
-    dense searches of 40,000 starts found sup |g_p| - 1 of 6.3e-5 to 3.8e-4 (63-71 violating
-    cells); with the cut, 5.3e-4 in each (612-631 cells), 5 kinks held there."""
+    |g_p| mostly sit on kinks: stopping at the first kink reached left most starts below them
+    (d = 6, n = 256: 0 of 40,000 random starts above the certified bound, against 15 with the
+    kinks held, up to a violation 10x the certified one). Quartering alpha at each rejection
+    instead came to a kink by halving the distance every two steps, and most starts ran out of
+    steps before the vertex: on the certified dual point of a solve (|t| teacher, d = 7,
+    n = 128), four dense searches of 40,000 starts found sup |g_p| - 1 of 6.3e-5 to 3.8e-4 (63-71
+    violating cells); with the cut, 5.3e-4 in each (612-631 cells), 5 kinks held there."""
     d = x.shape[1]
     # v = sum_i [theta . x_i > 0] p_i x_i, the mask times p x: the mask times p, then x, made one
-    # (block, n) product more and a dense search 15% slower (d = 5, n = 2048: 12.4 s for 10.6 s).
+    # (block, n) product more (a dense search at d = 5, n = 2048: 8.8-9.7 s for 7.4-7.9 s).
     px = p[:, None] * x
     theta_all, g_all = starts.copy(), np.zeros(len(starts))
     block = max(1, SEARCH_ELEMENTS // len(x))
