@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import threadpoolctl
 import xarray as xr
 import zarr
 
@@ -22,6 +23,14 @@ def test_roundtrip_carries_params_and_provenance(tmp_path):
     assert store.params_of(ds) == {"a": [2, 3], "b": 1}
     prov = json.loads(ds.attrs["provenance"])
     assert prov["packages"]["numpy"] == np.__version__
+    # numpy's own BLAS is loaded: its library and kernels are recorded as threadpoolctl sees them.
+    seen = [
+        (info["internal_api"], info["version"], info["architecture"])
+        for info in threadpoolctl.threadpool_info()
+        if info["user_api"] == "blas"
+    ]
+    recorded = [(lib["internal_api"], lib["version"], lib["architecture"]) for lib in prov["blas"]]
+    assert seen and recorded == seen
     assert len(prov["code_version"]) == 12
     assert not list(tmp_path.glob("*.tmp-*"))
 

@@ -2,8 +2,9 @@
 
 Every store carries in its attributes:
 - `params`: the canonical JSON of the parameters that made it (exactly what the rule passed);
-- `provenance`: package versions, the code version (a hash of this package's source files, plus the
-  git commit when run from a checkout), host and time;
+- `provenance`: package versions, the BLAS libraries loaded (with their kernels), the code version
+  (a hash of this package's source files, plus the git commit when run from a checkout), host and
+  time;
 - `format_version`: bumped when the layout changes, so a store from an incompatible version is refused;
 - `manifest`: the size and a SHA-256 prefix of every file written (all but the root `zarr.json`,
   which holds the attributes), checked on reading: zarr reads a deleted chunk file as the array's
@@ -32,6 +33,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+import threadpoolctl
 import xarray as xr
 import zarr
 
@@ -82,6 +84,17 @@ def git_commit() -> str:
     return out.stdout.strip()
 
 
+def blas_libraries() -> list[dict]:
+    """The BLAS libraries loaded in this process (threadpoolctl): their kernels set the speed and
+    the rounding of every matrix product, and OpenBLAS picks them by processor unless
+    OPENBLAS_CORETYPE says otherwise (README, "The shape of Fig. 4 in minutes")."""
+    return [
+        {key: info.get(key) for key in ("internal_api", "version", "architecture", "num_threads")}
+        for info in threadpoolctl.threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+
+
 def provenance() -> dict:
     """Versions and origin recorded in every store."""
     versions = {}
@@ -92,6 +105,7 @@ def provenance() -> dict:
             versions[name] = None
     return {
         "packages": versions,
+        "blas": blas_libraries(),
         "python": platform.python_version(),
         "code_version": code_version(),
         "git_commit": git_commit(),
