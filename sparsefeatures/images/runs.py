@@ -199,7 +199,7 @@ def train_run(
     data_vars.update(values)
     data_vars["neuron_mass"] = (
         ("neuron",),
-        neuron_masses(theta, outgoing).numpy(),  # (width,)
+        neuron_masses(theta, outgoing),  # (width,)
         {"description": "first-layer neuron masses m_h = |w_h| |theta_h|", "units": "1"},
     )
     for i, (name, description) in enumerate(HISTORY):

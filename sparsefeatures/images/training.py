@@ -257,17 +257,19 @@ class ImageNetwork:
 
 
 def count_directions(
-    theta: torch.Tensor, masses: torch.Tensor, mass_threshold: float, cos_tol: float
+    theta: np.ndarray, masses: np.ndarray, mass_threshold: float, cos_tol: float
 ) -> tuple[int, int]:
-    """(number of active neurons, number of distinct directions among them), module docstring."""
+    """(number of active neurons, number of distinct directions among them), module docstring.
+    Arrays, or CPU tensors."""
+    theta, masses = np.asarray(theta, dtype=np.float64), np.asarray(masses, dtype=np.float64)
     if len(masses) == 0 or float(masses.max()) <= 0:
         return 0, 0
-    active = torch.nonzero(masses >= mass_threshold * masses.max()).reshape(-1)
-    active = active[torch.argsort(masses[active], descending=True)]
-    units = theta[active] / torch.linalg.vector_norm(theta[active], dim=1, keepdim=True)  # (a, D)
-    leaders: list[torch.Tensor] = []
+    active = np.flatnonzero(masses >= mass_threshold * masses.max())
+    active = active[np.argsort(-masses[active], kind="stable")]
+    units = theta[active] / np.linalg.norm(theta[active], axis=1, keepdims=True)  # (a, D)
+    leaders: list[np.ndarray] = []
     for u in units:
-        if not leaders or float((torch.stack(leaders) @ u).max()) < cos_tol:
+        if not leaders or float((np.stack(leaders) @ u).max()) < cos_tol:
             leaders.append(u)
     return len(active), len(leaders)
 

@@ -6,7 +6,8 @@ neurons collapse onto a number of directions growing about linearly with n); rot
 quantifies how smooth the predictor is along small rotations of the input (the sphere analogue of
 the diffeomorphism stability of Petrini et al. 2021, arXiv:2105.02468).
 
-Neuron masses: core.measures.
+Neuron masses: core.measures. The measures take arrays (numpy, or anything np.asarray reads: a
+network's CPU tensors), so that a run that trains no network does not import torch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import torch
+import numpy as np
 
 from ..core.measures import neuron_masses
 
@@ -25,14 +26,17 @@ from ..core.measures import neuron_masses
 # default sweep's runs no neuron is removed yet: masses stay within a factor ~3 of each other and
 # the atoms are the groups of neurons that gradient descent has merged into one sign pattern.)
 REL_THRESHOLD = 1e-3
+# Second entropy word of the generator of a run's rotations (rotation_rng; the first is the
+# seed): they are not the draws of the run's data or solver made with the same seed.
+ROTATION_SALT = 0x207A7E
 
 
 def atom_masses(
-    theta: torch.Tensor,
-    w: torch.Tensor,
-    x_train: torch.Tensor,
+    theta: np.ndarray,
+    w: np.ndarray,
+    x_train: np.ndarray,
     rel_threshold: float = REL_THRESHOLD,
-) -> torch.Tensor:
+) -> np.ndarray:
     """Masses of the atoms (A,), largest first, as the paper's code counts them.
 
     Neurons whose mass |w_h| ||theta_h|| exceeds rel_threshold times the largest neuron mass are
@@ -40,101 +44,115 @@ def atom_masses(
     each distinct pattern is one atom and its mass is |sum_{h in atom} w_h ||theta_h|| |. Neurons
     in one group act on the training set as a single neuron (relu is linear on the cell of
     directions sharing a pattern), so a patterns count is a count of distinct features as the data
-    can see them. Returns an empty tensor when every w_h is 0.
+    can see them. Returns an empty array when every w_h is 0.
     """
-    theta = torch.as_tensor(theta).to(torch.float64)
-    w = torch.as_tensor(w).to(torch.float64)
-    x_train = torch.as_tensor(x_train).to(torch.float64)
+    theta, w, x_train = _float64(theta), _float64(w), _float64(x_train)
     if not 0 <= rel_threshold < 1:
         raise ValueError(f"rel_threshold must be in [0, 1), got {rel_threshold}")
     masses = neuron_masses(theta, w)  # (H,)
-    top = float(masses.max()) if masses.numel() else 0.0
+    top = float(masses.max()) if masses.size else 0.0
     if top == 0.0:
-        return torch.zeros(0, dtype=torch.float64)
+        return np.zeros(0)
     keep = masses > rel_threshold * top  # (H,)
-    patterns = (theta[keep] @ x_train.T) > 0  # (kept, n)
-    _, group = torch.unique(patterns, dim=0, return_inverse=True)  # (kept,)
-    signed = w[keep] * torch.linalg.vector_norm(theta[keep], dim=1)  # (kept,)
-    sums = torch.zeros(int(group.max()) + 1, dtype=torch.float64).index_add_(0, group, signed)
-    return sums.abs().sort(descending=True).values
+    _, group = _unique_patterns(theta[keep], x_train)  # (kept,)
+    signed = w[keep] * np.linalg.norm(theta[keep], axis=1)  # (kept,)
+    sums = np.zeros(int(group.max()) + 1)
+    np.add.at(sums, group, signed)
+    return -np.sort(-np.abs(sums))
 
 
 def n_atoms(
-    theta: torch.Tensor,
-    w: torch.Tensor,
-    x_train: torch.Tensor,
+    theta: np.ndarray,
+    w: np.ndarray,
+    x_train: np.ndarray,
     rel_threshold: float = REL_THRESHOLD,
 ) -> int:
     """Number of atoms: distinct training-set sign patterns among the neurons above threshold.
 
     See atom_masses for the definition; the threshold is relative to the largest neuron mass.
     """
-    return int(atom_masses(theta, w, x_train, rel_threshold).numel())
+    return int(atom_masses(theta, w, x_train, rel_threshold).size)
 
 
-def sign_patterns(theta: torch.Tensor, x_train: torch.Tensor) -> int:
+def _float64(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def _unique_patterns(theta: np.ndarray, x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct sign patterns (1{theta_h . x_i > 0})_i of the rows of theta, packed 8 to a
+    byte (patterns, n / 8), and each row's pattern index (H,)."""
+    patterns = np.packbits((theta @ x_train.T) > 0, axis=1)  # (H, n / 8)
+    if not len(patterns):
+        return patterns, np.zeros(0, dtype=np.int64)
+    distinct, group = np.unique(patterns, axis=0, return_inverse=True)
+    return distinct, group.reshape(-1)
+
+
+def sign_patterns(theta: np.ndarray, x_train: np.ndarray) -> int:
     """Number of distinct sign patterns (1{theta_h . x_i > 0})_i among all the neurons of theta.
 
     The atom count of a network whose neurons all count, e.g. an untrained one (whose w may be 0):
     H random neurons already show up to min(H, ~n^(d-1)) patterns, the ceiling against which a
     trained network's atoms are to be read.
     """
-    theta = torch.as_tensor(theta).to(torch.float64)
-    patterns = (theta @ torch.as_tensor(x_train).to(torch.float64).T) > 0  # (H, n)
-    return int(torch.unique(patterns, dim=0).shape[0])
+    return len(_unique_patterns(_float64(theta), _float64(x_train))[0])
 
 
-def vanished_fraction(masses: torch.Tensor, rel_threshold: float = REL_THRESHOLD) -> float:
+def vanished_fraction(masses: np.ndarray, rel_threshold: float = REL_THRESHOLD) -> float:
     """Fraction of neurons whose mass is at most rel_threshold times the largest (1 if all are 0).
 
     The neurons that atom_masses leaves out: those the penalty has removed from the function.
     """
-    m = torch.as_tensor(masses).to(torch.float64).reshape(-1)
-    top = float(m.max()) if m.numel() else 0.0
+    m = _float64(masses).reshape(-1)
+    top = float(m.max()) if m.size else 0.0
     if top == 0.0:
         return 1.0
-    return float((m <= rel_threshold * top).double().mean())
+    return float((m <= rel_threshold * top).mean())
 
 
-def theta_displacement(theta0: torch.Tensor, theta: torch.Tensor) -> float:
+def theta_displacement(theta0: np.ndarray, theta: np.ndarray) -> float:
     """Mean over neurons of ||theta_h - theta0_h|| / ||theta0_h||, the relative feature change.
 
     Relative to the initial norm so that both scalings read alike: theta_h is a unit vector in
     mean field (so this is the chord length, 2 sin(angle/2)) and standard normal (norm ~ sqrt(d))
     with the alpha-trick, where it is O(1/alpha) in the lazy regime.
     """
-    theta0 = torch.as_tensor(theta0).to(torch.float64)
-    theta = torch.as_tensor(theta).to(torch.float64)
-    moved = torch.linalg.vector_norm(theta - theta0, dim=1)  # (H,)
-    return float((moved / torch.linalg.vector_norm(theta0, dim=1)).mean())
+    theta0, theta = _float64(theta0), _float64(theta)
+    moved = np.linalg.norm(theta - theta0, axis=1)  # (H,)
+    return float((moved / np.linalg.norm(theta0, axis=1)).mean())
 
 
-def rotate(x: torch.Tensor, delta: float, generator: torch.Generator) -> torch.Tensor:
+def rotation_rng(seed: int) -> np.random.Generator:
+    """The generator of a run's rotations (rotation_stability's directions), from its seed."""
+    return np.random.default_rng([int(seed), ROTATION_SALT])
+
+
+def rotate(x: np.ndarray, delta: float, rng: np.random.Generator) -> np.ndarray:
     """Rotate each row of x (m, d), on the unit sphere, by the angle delta towards a random direction.
 
     x' = cos(delta) x + sin(delta) b_perp, with b standard normal, independent for each row, and
     b_perp the unit vector along its component orthogonal to x: x' stays on the sphere and
     x . x' = cos(delta).
     """
-    x = torch.as_tensor(x).to(torch.float64)
-    b = torch.randn(x.shape, generator=generator, dtype=torch.float64)  # (m, d)
+    x = _float64(x)
+    b = rng.standard_normal(x.shape)  # (m, d)
     while True:
-        b -= (b * x).sum(1, keepdim=True) * x
-        norm = torch.linalg.vector_norm(b, dim=1, keepdim=True)  # (m, 1)
+        b -= (b * x).sum(1, keepdims=True) * x
+        norm = np.linalg.norm(b, axis=1, keepdims=True)  # (m, 1)
         # b (nearly) parallel to x has no orthogonal direction: draw those rows again. This has
         # probability 0, unless b and x come from identically seeded generators.
         bad = norm[:, 0] < 1e-8
-        if not bool(bad.any()):
+        if not bad.any():
             break
-        b[bad] = torch.randn((int(bad.sum()), x.shape[1]), generator=generator, dtype=b.dtype)
+        b[bad] = rng.standard_normal((int(bad.sum()), x.shape[1]))
     return math.cos(delta) * x + math.sin(delta) * (b / norm)
 
 
 def rotation_stability(
-    predict: Callable[[torch.Tensor], torch.Tensor],
-    x_test: torch.Tensor,
+    predict: Callable[[np.ndarray], np.ndarray],
+    x_test: np.ndarray,
     delta: float,
-    generator: torch.Generator,
+    rng: np.random.Generator,
 ) -> float:
     """S = mean_x (f(x') - f(x))^2 / mean_{x != z} (f(x) - f(z))^2, x' = rotate(x, delta).
 
@@ -144,11 +162,11 @@ def rotation_stability(
     S: the predictor hardly changes under small rotations compared with its variation over inputs.
     For a linear f(x) = a . x with x uniform on the sphere, S = 1 - cos(delta) (in expectation).
     """
-    x = torch.as_tensor(x_test).to(torch.float64)
+    x = _float64(x_test)
     if x.shape[0] < 2:
         raise ValueError("rotation_stability needs at least 2 test points")
-    f = torch.as_tensor(predict(x)).to(torch.float64).reshape(-1)  # (m,)
-    f_rot = torch.as_tensor(predict(rotate(x, delta, generator))).to(torch.float64).reshape(-1)
+    f = _float64(predict(x)).reshape(-1)  # (m,)
+    f_rot = _float64(predict(rotate(x, delta, rng))).reshape(-1)
     num = float(((f_rot - f) ** 2).mean())
-    den = 2.0 * float(f.var(correction=1))
+    den = 2.0 * float(f.var(ddof=1))
     return num / den if den > 0 else math.nan

@@ -44,7 +44,7 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    reaches, along the kink) from many starts (random, the atoms, the data) ends on local
    maxima. In d = 2 the search is exact: on each of the 2n arcs between the breakpoints
    theta . x_i = 0, |g_p| is largest at v_arc's direction if inside, else at an end (and the
-   first pool holds the breakpoints, whose features span every direction's).
+   first pool is the breakpoints alone, whose features span every direction's).
 3. Any dual point scaled by s <= bound / sup|g_p| is feasible: D(s p) is a lower bound. When a
    round's bound is near the objective (within CONFIRM_GAPS 2^(d - 3) gap_tol) and above the
    certified one, a dense search (random starts, starts near the atoms, the data) confirms it,
@@ -73,8 +73,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-import scipy.optimize
-import scipy.sparse
 from scipy.linalg.blas import dger, dsyrk
 
 from ..core import specs
@@ -429,8 +427,9 @@ def _ascend(
                 # of 1e-6 rad increases |g_p|, none of the top 1%. Leaving the held kinks out, and
                 # a settled start's kinks only on their uphill sides, brought that to 11% and 24%
                 # (2% and 3% in 320 steps) but doubled the dense searches' time (d = 6, n = 256:
-                # 28.6 s for 17.1 s) and moved no certificate: on four solves (d = 5..8) a second
-                # search of 100,000 starts found the certified sup |g_p| in all eight cases.
+                # 28.6 s for 17.1 s) and moved no certificate: on four solves (d = 5..8), each with
+                # and without that change, a second search of 100,000 starts found the certified
+                # sup |g_p| in all eight.
                 dots = th[hold] @ x.T
                 crossed = (dots > 0) != trial_side[hold]
                 j = np.argmin(np.where(crossed, np.abs(dots), np.inf), axis=1)
@@ -906,6 +905,9 @@ def _highs_vertex(
     method failed after 2052 pivots (29 s), HiGHS took 186 s, and the solve certified a gap of
     2.4e-6 in its first round. Raises LinAlgError when HiGHS reports no optimum (no interpolant
     on the pool)."""
+    import scipy.optimize  # here only: a fallback, and 0.2 s of every run's start
+    import scipy.sparse
+
     m = phi.shape[1]
     result = scipy.optimize.linprog(
         np.ones(2 * m),
@@ -1066,14 +1068,18 @@ def solve(
     add = spec.add_columns or n
     history: dict[str, list[float]] = {k: [] for k in ("objective", "gap", "pool", "seconds")}
 
-    # The pool starts with the data points' directions and random ones; in d = 2 also the
-    # breakpoints. relu is linear on each closed arc between two of them, so their features span
-    # those of every direction and the first restricted problem is feasible when the full one is:
-    # without them (n = 1024) the artificial columns left after 43 rounds (67 s); with them the
-    # solve certifies in 1 round (5.8 s).
-    pool = np.concatenate([x, _random_directions(max(200, n), d, rng)])
+    # The pool starts with the data points' directions and random ones; in d = 2 with the 2n
+    # breakpoints alone. relu is linear on each closed arc between two of them, so their features
+    # span those of every direction and the first restricted problem is feasible when the full
+    # one is: with the data's and random directions only (n = 1024) the artificial columns left
+    # after 43 rounds (67 s). The exact search adds the arcs' inner maxima. The data's and random
+    # directions beside the breakpoints doubled the columns the pivots price and the first
+    # basis's QR, for no fewer rounds from n = 256 (one thread, n = 2048: constant target 51.5 s
+    # and 5163 pivots for 23.4 s and 2633; relu and |t| teachers 12-15 s for 5-6 s).
     if d == 2:
-        pool = np.concatenate([pool, _breakpoints(x)[1]])
+        pool = _breakpoints(x)[1]
+    else:
+        pool = np.concatenate([x, _random_directions(max(200, n), d, rng)])
     c_pool = np.zeros(len(pool))  # lambda > 0: the Lasso's weights on the pool
     idle = np.zeros(len(pool), dtype=np.int64)  # rounds since each direction was tight
     # lambda = 0: the simplex method in d = 2, where one round mostly certifies (the first pool's

@@ -104,7 +104,6 @@ def run(entry: dict, context: RunContext) -> xr.Dataset:
         raise RunFailed(str(err)) from err
     pred_test = result.predict(x_test).numpy()
     masses = core_measures.neuron_masses(result.theta, result.w)
-    generator = torch.Generator().manual_seed(seed)
     threshold = measures_spec["atom_threshold"]
     references = {}
     if spec.scaling == "alpha":
@@ -128,7 +127,10 @@ def run(entry: dict, context: RunContext) -> xr.Dataset:
         participation_ratio=core_measures.participation_ratio(masses),
         theta_displacement=measures.theta_displacement(result.theta0, result.theta),
         rotation_stability=measures.rotation_stability(
-            result.predict, x_test, measures_spec["rotation_angle"], generator
+            result.predict,
+            test["x"].values,
+            measures_spec["rotation_angle"],
+            measures.rotation_rng(seed),
         ),
         converged=float(result.converged),
         steps=float(result.n_steps),

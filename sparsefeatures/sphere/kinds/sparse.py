@@ -62,8 +62,6 @@ def run(entry: dict, context: RunContext) -> xr.Dataset:
     them by their sign pattern on the training points, the participation ratio is that of their
     masses.
     """
-    import torch  # for the measures, shared with the network regimes
-
     from ...core import measures as core_measures
     from .. import measures
 
@@ -83,26 +81,20 @@ def run(entry: dict, context: RunContext) -> xr.Dataset:
             f"relative duality gap {result.duality_gap:.3g} above gap_tol {spec.gap_tol:g} after "
             f"{result.iterations} iterations ({wall:.1f} s)"
         )
-    theta, c = torch.from_numpy(result.theta), torch.from_numpy(result.c)
-    x_t = torch.from_numpy(x)
-
-    def predict(points: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(result.predict(points.numpy()))
-
     ds = scalars(
         VARIABLES,
         test_mse=mse(result.predict(test["x"].values), test["y"].values),
         train_mse=mse(result.predict(x), y),
         wall_time=wall,
-        n_atoms=measures.n_atoms(theta, c, x_t, measures_spec["atom_threshold"]),
+        n_atoms=measures.n_atoms(result.theta, result.c, x, measures_spec["atom_threshold"]),
         participation_ratio=core_measures.participation_ratio(
-            core_measures.neuron_masses(theta, c)
+            core_measures.neuron_masses(result.theta, result.c)
         ),
         rotation_stability=measures.rotation_stability(
-            predict,
-            torch.from_numpy(test["x"].values),
+            result.predict,
+            test["x"].values,
             measures_spec["rotation_angle"],
-            torch.Generator().manual_seed(seed),
+            measures.rotation_rng(seed),
         ),
         objective=result.objective,
         dual_bound=result.dual_bound,
