@@ -44,7 +44,7 @@ Chizat 2022 ("Sparse optimization on measures with over-parameterized gradient d
    reaches, along the kink) from many starts (random, the atoms, the data) ends on local
    maxima. In d = 2 the search is exact: on each of the 2n arcs between the breakpoints
    theta . x_i = 0, |g_p| is largest at v_arc's direction if inside, else at an end (and the
-   first pool is the breakpoints alone, whose features span every direction's).
+   first pool holds the breakpoints, whose features span every direction's).
 3. Any dual point scaled by s <= bound / sup|g_p| is feasible: D(s p) is a lower bound. When a
    round's bound is near the objective (within CONFIRM_GAPS 2^(d - 3) gap_tol) and above the
    certified one, a dense search (random starts, starts near the atoms, the data) confirms it,
@@ -1068,16 +1068,17 @@ def solve(
     add = spec.add_columns or n
     history: dict[str, list[float]] = {k: [] for k in ("objective", "gap", "pool", "seconds")}
 
-    # The pool starts with the data points' directions and random ones; in d = 2 with the 2n
-    # breakpoints alone. relu is linear on each closed arc between two of them, so their features
-    # span those of every direction and the first restricted problem is feasible when the full
-    # one is: with the data's and random directions only (n = 1024) the artificial columns left
-    # after 43 rounds (67 s). The exact search adds the arcs' inner maxima. The data's and random
-    # directions beside the breakpoints doubled the columns the pivots price and the first
-    # basis's QR, for no fewer rounds from n = 256 (one thread, n = 2048: constant target 51.5 s
-    # and 5163 pivots for 23.4 s and 2633; relu and |t| teachers 12-15 s for 5-6 s).
+    # The pool starts with the data points' directions and random ones; in d = 2 with the data's
+    # and the 2n breakpoints. relu is linear on each closed arc between two breakpoints, so their
+    # features span those of every direction and the first restricted problem is feasible when the
+    # full one is: without them (n = 1024) the artificial columns left after 43 rounds (67 s). The
+    # exact search adds the arcs' inner maxima. Random directions as well doubled the time (one
+    # thread, n = 2048, constant target: 49.5 s for 24.7 s). The breakpoints alone were faster
+    # still (22.5 s) but certified looser vertices (gap 2e-5..8e-5 for 2e-6..1e-5), whose test MSE
+    # was 1.2-1.5x that of a solve to gap_tol 1e-6, against 0.8-0.9x with the data's directions
+    # (n = 1024, seeds 0 and 1; n = 2048, seed 0).
     if d == 2:
-        pool = _breakpoints(x)[1]
+        pool = np.concatenate([x, _breakpoints(x)[1]])
     else:
         pool = np.concatenate([x, _random_directions(max(200, n), d, rng)])
     c_pool = np.zeros(len(pool))  # lambda > 0: the Lasso's weights on the pool
