@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sparsefeatures.core.measures import neuron_masses, participation_ratio
+from sparsefeatures.sphere.data import uniform_sphere
 from sparsefeatures.sphere.measures import (
     atom_masses,
     n_atoms,
@@ -29,9 +30,7 @@ MC_RTOL = 0.05
 
 
 def sphere_points(n: int, d: int, seed: int) -> np.ndarray:
-    """n points (n, d) uniform on S^{d-1}."""
-    x = np.random.default_rng(seed).standard_normal((n, d))
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return uniform_sphere(n, d, np.random.default_rng(seed))
 
 
 def hand_built_network(seed: int = 0):
@@ -112,9 +111,8 @@ def test_sign_patterns_counts_distinct_rows_and_saturates_at_the_width():
     theta = sphere_points(300, 3, 1)
     rows = {tuple(row) for row in ((theta @ x.T) > 0).tolist()}
     assert sign_patterns(theta, x) == len(rows)
-    assert sign_patterns(np.concatenate([theta, theta]), x) == len(
-        rows
-    )  # duplicates are one pattern
+    # Duplicates are one pattern.
+    assert sign_patterns(np.concatenate([theta, theta]), x) == len(rows)
     assert sign_patterns(theta[:5], sphere_points(400, 3, 2)) == 5  # many points: one per neuron
 
 
